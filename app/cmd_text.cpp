@@ -1,0 +1,104 @@
+#include "cli_args.h"
+#include "commands.h"
+
+#include "core/error.h"
+#include "core/hf_folder.h"
+#include "core/model_io.h"
+#include "core/runtime.h"
+#include "core/tokenizer.h"
+
+#include <chrono>
+#include <iostream>
+#include <iterator>
+
+namespace swarm::cli {
+
+namespace {
+
+std::string readAllStdin() {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+// The byte-level token as a readable cell: control bytes and spaces made visible.
+std::string printableToken(const std::string& bytes) {
+    std::string out;
+    for (unsigned char ch : bytes) {
+        if (ch == '\n') out += "\\n";
+        else if (ch == '\t') out += "\\t";
+        else if (ch == '\r') out += "\\r";
+        else if (ch < 0x20 || ch == 0x7f) { char buf[8]; std::snprintf(buf, sizeof buf, "\\x%02x", ch); out += buf; }
+        else out += char(ch);
+    }
+    return out;
+}
+
+} // namespace
+
+int runTokenize(const Argv& argv) {
+    Args args(argv, {"tokenizer"}, {"ids", "no-special"});
+    if (args.help()) {
+        std::cout << "usage: swarm tokenize [--ids] [--no-special] [--tokenizer MODEL_DIR] TEXT|-\n"
+                     "Encodes TEXT (or standard input with -) with the GPT-2 BPE tokenizer.\n"
+                     "  --ids          print only the ids, space-separated\n"
+                     "  --no-special   treat <|endoftext|> as plain text\n"
+                     "  --tokenizer    use a model folder's tokenizer instead of the bundled one\n";
+        return 0;
+    }
+    if (args.positionals().size() != 1) throw Error("tokenize: expected one TEXT argument, or - for standard input");
+    std::string text = args.positionals()[0] == "-" ? readAllStdin() : args.positionals()[0];
+    Gpt2Tokenizer tok = args.has("tokenizer") ? loadTokenizerFor(locateHfModel(args.value("tokenizer")))
+                                              : Gpt2Tokenizer::bundled();
+    std::vector<int32_t> ids = tok.encode(text, !args.flag("no-special"));
+    if (args.flag("ids")) {
+        for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+        std::cout << "\n";
+        return 0;
+    }
+    for (int32_t id : ids) std::cout << id << "\t" << printableToken(tok.tokenBytes(id)) << "\n";
+    std::cout << ids.size() << " tokens, " << text.size() << " bytes\n";
+    return 0;
+}
+
+int runGenerate(const Argv& argv) {
+    Args args(argv, {"prompt", "max-tokens", "threads", "device", "dtype"}, {"raw"});
+    if (args.help()) {
+        std::cout << "usage: swarm generate MODEL_DIR --prompt TEXT [--max-tokens N] [--raw]\n"
+                     "                      [--device cpu|cuda|cuda:N|auto] [--threads N] [--dtype f32|bf16]\n"
+                     "Greedy decoding with the LibTorch model (the reference path, no KV cache).\n"
+                     "The prompt is wrapped as \"User: TEXT\\nAssistant:\" unless --raw is given.\n"
+                     "  --max-tokens N  new tokens at most (default 64); stops earlier at <|endoftext|>\n";
+        return 0;
+    }
+    if (args.positionals().size() != 1) throw Error("generate: expected one MODEL_DIR (see --help)");
+    const long long maxTokens = args.integer("max-tokens", 64, 1, 1 << 20);
+    applyThreadsOption(args.value("threads"));
+    DeviceChoice device = selectDevice(args.value("device", "cpu"));
+    std::string dtypeName = args.value("dtype", "f32");
+    torch::ScalarType dtype = torch::kFloat32;
+    if (dtypeName == "bf16") dtype = torch::kBFloat16;
+    else if (dtypeName != "f32") throw Error("unknown --dtype '" + dtypeName + "' (expected f32 or bf16)");
+
+    LoadedModel loaded = loadEveModel(args.positionals()[0], device.device, dtype);
+    for (const std::string& w : loaded.warnings) std::cerr << "warning: " << w << "\n";
+    Gpt2Tokenizer tok = loadTokenizerFor(loaded.files);
+    const std::string prompt = args.required("prompt");
+    const std::string text = args.flag("raw") ? prompt : "User: " + prompt + "\nAssistant:";
+    std::vector<int32_t> ids = tok.encode(text);
+    if (ids.empty()) throw Error("generate: the prompt is empty");
+    if ((long long)ids.size() >= loaded.config.block_size)
+        throw Error("generate: the prompt has " + std::to_string(ids.size()) + " tokens, the model's context is " +
+                    std::to_string(loaded.config.block_size));
+
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<int64_t> out = greedyGenerate(loaded.model, std::vector<int64_t>(ids.begin(), ids.end()),
+                                              maxTokens, device.device);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<int32_t> newIds;
+    for (int64_t id : out)
+        if (id != Gpt2Tokenizer::kEndOfText) newIds.push_back(int32_t(id));
+    std::cout << tok.decode(newIds) << "\n";
+    std::cerr << out.size() << " tokens in " << seconds << " s on " << device.description << "\n";
+    return 0;
+}
+
+} // namespace swarm::cli

@@ -1,0 +1,20 @@
+#pragma once
+// The `swarm` subcommands. Each takes the arguments after its name, prints its own --help,
+// and returns the process exit code; failures throw swarm::Error (printed by main as one line).
+#include <string>
+#include <vector>
+
+namespace swarm::cli {
+
+using Argv = std::vector<std::string>;
+
+int runModel(const Argv& args);      // model init | model info
+int runTokenize(const Argv& args);
+int runGenerate(const Argv& args);
+
+// "271970816" -> "271,970,816"
+std::string withThousands(long long n);
+// Applies --threads (0 = all cores) to LibTorch; returns the count in effect.
+int applyThreadsOption(const std::string& value);
+
+} // namespace swarm::cli

@@ -1,0 +1,54 @@
+// `swarm`: the headless face of the workbench. Everything the GUI does is reachable from here.
+#include "commands.h"
+
+#include "core/error.h"
+#include "core/process_env.h"
+
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+const char* kUsage =
+    "usage: swarm COMMAND [ARGS]   (swarm COMMAND --help for each command's options)\n"
+    "\n"
+    "commands:\n"
+    "  model init     create a random Eve-2 MoE model folder from a preset (tiny, eve-272m)\n"
+    "  model info     print a model folder's config, parameter counts, dtypes and size\n"
+    "  tokenize       encode text with the GPT-2 BPE tokenizer\n"
+    "  generate       greedy generation with the LibTorch model\n"
+    "\n"
+    "Swarm Workbench " SWARM_VERSION ": build, evaluate and export small MoE specialists, offline.\n";
+
+} // namespace
+
+int main(int argc, char** argv) {
+    swarm::ensureThreadingEnvironment(argc, argv);
+    if (argc < 2) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    const std::string command = argv[1];
+    swarm::cli::Argv rest(argv + 2, argv + argc);
+    try {
+        if (command == "--help" || command == "-h" || command == "help") { std::cout << kUsage; return 0; }
+        if (command == "--version") { std::cout << "swarm " SWARM_VERSION "\n"; return 0; }
+        if (command == "model") return swarm::cli::runModel(rest);
+        if (command == "tokenize") return swarm::cli::runTokenize(rest);
+        if (command == "generate") return swarm::cli::runGenerate(rest);
+        std::cerr << "swarm: unknown command '" << command << "' (see swarm --help)\n";
+        return 2;
+    } catch (const swarm::Error& e) {
+        std::cerr << "swarm: " << e.what() << "\n";
+        return 1;
+    } catch (const c10::Error& e) {
+        std::cerr << "swarm: " << e.what_without_backtrace() << "\n";
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "swarm: out of memory\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "swarm: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,357 @@
+#include "safetensors.h"
+
+#include "atomic_file.h"
+#include "error.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace swarm {
+
+// The header is parsed into nlohmann::ordered_json so that tensors() keeps the order in which the
+// header lists the tensors (not sorted by name, not sorted by offset).
+using OrderedJson = nlohmann::ordered_json;
+
+int64_t TensorInfo::numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+std::string shapeToString(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(shape[i]);
+    }
+    return s + "]";
+}
+
+namespace {
+
+// Names and strings from a file go into one-line messages: escape control characters, keep the
+// message short, and never let bytes of a broken file make the message itself invalid UTF-8.
+std::string printable(const std::string& s, size_t maxLen = 120) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (out.size() >= maxLen) {
+            out += "...";
+            break;
+        }
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f || c >= 0x80) {
+            if (c >= 0x80) {
+                // Keep well-formed multi-byte UTF-8 sequences; escape anything else.
+                size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                bool ok = len >= 2 && i + len <= s.size() && c >= 0xc2 && c <= 0xf4;
+                for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+                if (ok) {
+                    out.append(s, i, len);
+                    i += len - 1;
+                    continue;
+                }
+            }
+            static const char* hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += char(c);
+        }
+    }
+    return out;
+}
+
+std::string nameInQuotes(const std::string& name) { return "'" + printable(name) + "'"; }
+
+// A short description of a JSON value for messages; never dumps a (possibly huge or deeply
+// nested) container.
+std::string describe(const OrderedJson& v) {
+    if (v.is_array()) return "an array of " + std::to_string(v.size()) + " elements";
+    if (v.is_object()) return "an object";
+    if (v.is_string()) return "the string \"" + printable(v.get_ref<const std::string&>(), 40) + "\"";
+    return v.dump();   // number, boolean, null
+}
+
+// JSON integers >= 0 ("-0" included); nlohmann parses integers beyond 64 bits as floats,
+// which are refused here.
+std::optional<uint64_t> nonNegative(const OrderedJson& v) {
+    if (v.is_number_unsigned()) return v.get<uint64_t>();
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) return uint64_t(v.get<int64_t>());
+    return std::nullopt;
+}
+
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+
+} // namespace
+
+SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
+    auto fail = [&](const std::string& why) -> Error { return Error(path_ + ": " + why); };
+
+    int fd;
+    do {
+        fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        const int err = errno;
+        throw fail(std::string("cannot open safetensors file: ") + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw fail(std::string("cannot open safetensors file: ") + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw fail(S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "is not a regular file");
+    }
+    fileSize_ = uint64_t(st.st_size);
+    if (fileSize_ < 8) {
+        ::close(fd);
+        throw fail("not a safetensors file: only " + std::to_string(fileSize_) +
+                   " bytes (the header length alone takes 8)");
+    }
+    if (fileSize_ > uint64_t(std::numeric_limits<size_t>::max())) {
+        ::close(fd);
+        throw fail("file too large to map");
+    }
+    void* m = ::mmap(nullptr, size_t(fileSize_), PROT_READ, MAP_PRIVATE, fd, 0);
+    const int mapErr = errno;
+    ::close(fd);
+    if (m == MAP_FAILED) throw fail(std::string("cannot map safetensors file: ") + std::strerror(mapErr));
+    map_ = m;
+
+    // From here on the mapping must be released if validation fails.
+    try {
+        const uint8_t* base = static_cast<const uint8_t*>(map_);
+        uint64_t headerLen = 0;
+        for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | base[i];
+        if (headerLen == 0) throw fail("invalid safetensors header: header length is 0");
+        if (headerLen > kMaxHeaderBytes)
+            throw fail("invalid safetensors header: header length " + std::to_string(headerLen) +
+                       " exceeds the limit of " + std::to_string(kMaxHeaderBytes) + " bytes");
+        if (headerLen > fileSize_ - 8)
+            throw fail("invalid safetensors header: header length " + std::to_string(headerLen) +
+                       " runs past the end of the file (" + std::to_string(fileSize_) + " bytes)");
+        const char* headerBegin = reinterpret_cast<const char*>(base + 8);
+        dataStart_ = base + 8 + headerLen;
+        const uint64_t dataSize = fileSize_ - 8 - headerLen;
+
+        // Duplicate keys would silently replace each other: refuse them in the top-level object
+        // (tensor names) and in each entry (dtype/shape/data_offsets, metadata keys).
+        std::string duplicate;
+        std::set<std::string> keys[3];
+        auto callback = [&](int depth, nlohmann::json::parse_event_t event, OrderedJson& parsed) {
+            if (event == nlohmann::json::parse_event_t::object_start && depth + 1 <= 2) {
+                keys[depth + 1].clear();
+            } else if (event == nlohmann::json::parse_event_t::key && depth >= 1 && depth <= 2 &&
+                       duplicate.empty() && parsed.is_string()) {
+                const std::string& k = parsed.get_ref<const std::string&>();
+                if (!keys[depth].insert(k).second) duplicate = k;
+            }
+            return true;
+        };
+
+        OrderedJson header;
+        try {
+            header = OrderedJson::parse(headerBegin, headerBegin + headerLen, callback);
+        } catch (const std::exception& e) {
+            // nlohmann reports invalid UTF-8 and syntax errors alike; its text may quote raw bytes.
+            throw fail("invalid safetensors header: not valid JSON (" + printable(e.what(), 300) + ")");
+        }
+        if (!header.is_object())
+            throw fail("invalid safetensors header: expected a JSON object, got " + describe(header));
+        if (!duplicate.empty())
+            throw fail("invalid safetensors header: key " + nameInQuotes(duplicate) + " appears twice");
+
+        for (const auto& [name, entry] : header.items()) {
+            if (name == "__metadata__") {
+                if (!entry.is_object())
+                    throw fail("invalid safetensors header: __metadata__ must be an object of strings, got " +
+                               describe(entry));
+                for (const auto& [key, value] : entry.items()) {
+                    if (!value.is_string())
+                        throw fail("invalid safetensors header: __metadata__ entry " + nameInQuotes(key) +
+                                   " must be a string, got " + describe(value));
+                    metadata_[key] = value.get<std::string>();
+                }
+                continue;
+            }
+            const std::string t = "tensor " + nameInQuotes(name);
+            if (!entry.is_object()) throw fail(t + ": entry must be an object, got " + describe(entry));
+
+            TensorInfo info;
+            info.name = name;
+
+            auto dt = entry.find("dtype");
+            if (dt == entry.end()) throw fail(t + ": \"dtype\" is missing");
+            if (!dt->is_string()) throw fail(t + ": \"dtype\" must be a string, got " + describe(*dt));
+            auto parsedType = parseSafetensorsDType(dt->get_ref<const std::string&>());
+            if (!parsedType)
+                throw fail(t + " has dtype " + printable(dt->get_ref<const std::string&>(), 40) +
+                           "; supported: F32, F16, BF16");
+            info.dtype = *parsedType;
+
+            auto sh = entry.find("shape");
+            if (sh == entry.end()) throw fail(t + ": \"shape\" is missing");
+            if (!sh->is_array()) throw fail(t + ": \"shape\" must be an array of integers, got " + describe(*sh));
+            uint64_t numel = 1;
+            bool overflow = false;
+            for (const auto& d : *sh) {
+                auto dim = nonNegative(d);
+                if (!dim) {
+                    if (d.is_number_integer()) throw fail(t + ": shape has a negative dimension " + d.dump());
+                    throw fail(t + ": \"shape\" must be an array of integers, found " + describe(d));
+                }
+                if (*dim > uint64_t(std::numeric_limits<int64_t>::max()))
+                    throw fail(t + ": shape dimension " + d.dump() + " is too large");
+                info.shape.push_back(int64_t(*dim));
+                if (*dim != 0 && numel > kMaxU64 / *dim) overflow = true;
+                else numel *= *dim;
+            }
+            // A zero dimension makes the product 0 whatever the other dimensions are.
+            if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) overflow = false, numel = 0;
+            const uint64_t elemSize = dtypeSize(info.dtype);
+            if (overflow || numel > uint64_t(std::numeric_limits<int64_t>::max()) || numel > kMaxU64 / elemSize)
+                throw fail(t + ": shape " + shapeToString(info.shape) + " has too many elements");
+            const uint64_t expectedBytes = numel * elemSize;
+
+            auto off = entry.find("data_offsets");
+            if (off == entry.end()) throw fail(t + ": \"data_offsets\" is missing");
+            if (!off->is_array() || off->size() != 2)
+                throw fail(t + ": \"data_offsets\" must be an array [begin, end], got " + describe(*off));
+            auto begin = nonNegative((*off)[0]), end = nonNegative((*off)[1]);
+            if (!begin || !end)
+                throw fail(t + ": \"data_offsets\" must hold two non-negative integers, found " +
+                           describe((*off)[begin ? 1 : 0]));
+            info.begin = *begin;
+            info.end = *end;
+            if (info.begin > info.end)
+                throw fail(t + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
+                           "] has begin > end");
+            if (info.end > dataSize)
+                throw fail(t + ": data_offsets end " + std::to_string(info.end) + " is beyond the data section (" +
+                           std::to_string(dataSize) + " bytes; the file may be truncated)");
+            if (info.end - info.begin != expectedBytes)
+                throw fail(t + ": data_offsets span " + std::to_string(info.end - info.begin) + " bytes, but shape " +
+                           shapeToString(info.shape) + " of " + dtypeName(info.dtype) + " needs " +
+                           std::to_string(expectedBytes));
+            index_[info.name] = tensors_.size();
+            tensors_.push_back(std::move(info));
+        }
+
+        // No two tensors may share bytes (empty tensors occupy none). Gaps are allowed.
+        std::vector<const TensorInfo*> byOffset;
+        for (const TensorInfo& t : tensors_)
+            if (t.end > t.begin) byOffset.push_back(&t);
+        std::sort(byOffset.begin(), byOffset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+            return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+        });
+        const TensorInfo* furthest = nullptr;
+        for (const TensorInfo* t : byOffset) {
+            if (furthest && t->begin < furthest->end)
+                throw fail("tensors " + nameInQuotes(furthest->name) + " and " + nameInQuotes(t->name) +
+                           " overlap in the data section (bytes " + std::to_string(t->begin) + ".." +
+                           std::to_string(std::min(t->end, furthest->end)) + ")");
+            if (!furthest || t->end > furthest->end) furthest = t;
+        }
+    } catch (...) {
+        ::munmap(map_, size_t(fileSize_));
+        map_ = nullptr;
+        throw;
+    }
+}
+
+SafetensorsReader::~SafetensorsReader() {
+    if (map_) ::munmap(map_, size_t(fileSize_));
+}
+
+const TensorInfo* SafetensorsReader::find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+void writeSafetensors(const std::string& path, const std::vector<TensorView>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+    auto fail = [&](const std::string& why) -> Error { return Error("cannot write '" + path + "': " + why); };
+
+    // Everything is checked before the file is created, so bad input leaves nothing behind.
+    std::set<std::string> names;
+    OrderedJson header = OrderedJson::object();
+    if (!metadata.empty()) {
+        OrderedJson meta = OrderedJson::object();
+        for (const auto& [k, v] : metadata) {
+            try {
+                (void)OrderedJson(k).dump();
+                (void)OrderedJson(v).dump();
+            } catch (const std::exception&) {
+                throw fail("__metadata__ entry " + nameInQuotes(k) + " is not valid UTF-8");
+            }
+            meta[k] = v;
+        }
+        header["__metadata__"] = std::move(meta);
+    }
+    uint64_t offset = 0;
+    for (const TensorView& t : tensors) {
+        const std::string tn = "tensor " + nameInQuotes(t.name);
+        if (t.name.empty()) throw fail("a tensor has an empty name");
+        if (t.name == "__metadata__") throw fail("a tensor may not be named __metadata__");
+        try {
+            (void)OrderedJson(t.name).dump();
+        } catch (const std::exception&) {
+            throw fail(tn + ": the name is not valid UTF-8");
+        }
+        if (!names.insert(t.name).second) throw fail(tn + " is given twice");
+        uint64_t numel = 1;
+        bool zero = false, overflow = false;
+        for (int64_t d : t.shape) {
+            if (d < 0) throw fail(tn + ": shape " + shapeToString(t.shape) + " has a negative dimension");
+            if (d == 0) zero = true;
+            else if (numel > kMaxU64 / uint64_t(d)) overflow = true;
+            else numel *= uint64_t(d);
+        }
+        if (zero) numel = 0, overflow = false;
+        const uint64_t elemSize = dtypeSize(t.dtype);
+        if (overflow || numel > kMaxU64 / elemSize) throw fail(tn + ": shape " + shapeToString(t.shape) + " is too large");
+        if (t.nbytes != numel * elemSize)
+            throw fail(tn + ": " + std::to_string(t.nbytes) + " bytes given, but shape " + shapeToString(t.shape) +
+                       " of " + dtypeName(t.dtype) + " needs " + std::to_string(numel * elemSize));
+        if (t.nbytes > 0 && !t.data) throw fail(tn + ": no data");
+        if (offset > kMaxU64 - t.nbytes) throw fail(tn + ": the file would be too large");
+        OrderedJson entry = OrderedJson::object();
+        entry["dtype"] = dtypeName(t.dtype);
+        entry["shape"] = t.shape;
+        entry["data_offsets"] = {offset, offset + t.nbytes};
+        header[t.name] = std::move(entry);
+        offset += t.nbytes;
+    }
+
+    std::string text = header.dump();
+    // Pad with spaces so that the data section starts 8-byte aligned, as the reference writer does.
+    // Tensors are packed back to back, as the reference writer does and its reader requires.
+    text.append((8 - text.size() % 8) % 8, ' ');
+    if (text.size() > SafetensorsReader::kMaxHeaderBytes)
+        throw fail("the header would be " + std::to_string(text.size()) + " bytes, over the limit of " +
+                   std::to_string(SafetensorsReader::kMaxHeaderBytes));
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
+
+    AtomicFile file(path);
+    file.write(len, sizeof len);
+    file.write(text);
+    for (const TensorView& t : tensors)
+        if (t.nbytes > 0) file.write(t.data, size_t(t.nbytes));
+    file.commit();
+}
+
+} // namespace swarm

@@ -1,0 +1,515 @@
+#include "trainer.h"
+
+#include "checkpoint_store.h"
+#include "memory_estimate.h"
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/runtime.h"
+#include "core/tokenizer.h"
+
+#include <ATen/autocast_mode.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace swarm {
+
+const char* statusName(RunResult::Status s) {
+    switch (s) {
+    case RunResult::Finished: return "finished";
+    case RunResult::Paused: return "paused";
+    case RunResult::Cancelled: return "cancelled";
+    case RunResult::Diverged: return "diverged";
+    }
+    return "?";
+}
+
+uint64_t TrainingData::fingerprint() const {
+    uint64_t h = 1469598103934665603ull;     // FNV-1a over ids and prompt lengths
+    auto mix = [&](uint64_t v) {
+        for (int i = 0; i < 8; ++i) {
+            h ^= (v >> (8 * i)) & 0xff;
+            h *= 1099511628211ull;
+        }
+    };
+    for (const auto* set : {&train, &validation}) {
+        mix(set->size());
+        for (const TrainingExample& e : *set) {
+            mix(uint64_t(e.promptLen));
+            mix(e.ids.size());
+            for (int32_t id : e.ids) mix(uint64_t(uint32_t(id)));
+        }
+    }
+    return h;
+}
+
+namespace {
+
+std::string isoNow() {
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+// Tokens in positions 1..L-1 whose label is not -100: the predictions that carry loss.
+int64_t labelledCount(const TrainingExample& e) {
+    const int64_t L = int64_t(e.ids.size());
+    return std::max<int64_t>(0, L - std::max<int64_t>(e.promptLen, 1));
+}
+
+struct MicroTensors {
+    torch::Tensor ids, labels;
+    int64_t realTokens = 0;
+};
+
+// Right-padded with <|endoftext|>; labels -100 over the prompt and the padding.
+MicroTensors makeMicroBatch(const std::vector<TrainingExample>& examples, const MicroBatch& members,
+                            const torch::Device& device) {
+    int64_t T = 0;
+    for (int32_t i : members) T = std::max<int64_t>(T, int64_t(examples[size_t(i)].ids.size()));
+    const int64_t B = int64_t(members.size());
+    torch::Tensor ids = torch::full({B, T}, int64_t(Gpt2Tokenizer::kEndOfText), torch::kInt64);
+    torch::Tensor labels = torch::full({B, T}, int64_t(-100), torch::kInt64);
+    auto idsA = ids.accessor<int64_t, 2>();
+    auto labelsA = labels.accessor<int64_t, 2>();
+    MicroTensors m;
+    for (int64_t b = 0; b < B; ++b) {
+        const TrainingExample& e = examples[size_t(members[size_t(b)])];
+        for (size_t t = 0; t < e.ids.size(); ++t) {
+            idsA[b][int64_t(t)] = e.ids[t];
+            if (int64_t(t) >= e.promptLen) labelsA[b][int64_t(t)] = e.ids[t];
+        }
+        m.realTokens += int64_t(e.ids.size());
+    }
+    m.ids = ids.to(device);
+    m.labels = labels.to(device);
+    return m;
+}
+
+// Turns autocast on for the scope when the run asks for BF16.
+class AutocastScope {
+public:
+    AutocastScope(bool enable, const torch::Device& device) : enabled_(enable), cuda_(device.is_cuda()) {
+        if (!enabled_) return;
+        if (cuda_) {
+            at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+            at::autocast::set_enabled(true);
+        } else {
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            at::autocast::set_cpu_enabled(true);
+        }
+    }
+    ~AutocastScope() {
+        if (!enabled_) return;
+        if (cuda_) at::autocast::set_enabled(false);
+        else at::autocast::set_cpu_enabled(false);
+        at::autocast::clear_cache();
+    }
+
+private:
+    bool enabled_, cuda_;
+};
+
+// RUN_DIR/metrics.csv: one row per optimiser step and per validation.
+class MetricsCsv {
+public:
+    explicit MetricsCsv(const std::string& path, int64_t keepUpToStep) : path_(path) {
+        // On resume, rows past the checkpoint belong to steps that will run again: drop them.
+        std::string kept = "kind,step,epoch,loss,aux_loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s\n";
+        std::ifstream in(path);
+        std::string line;
+        bool header = true;
+        while (std::getline(in, line)) {
+            if (header) { header = false; continue; }
+            std::istringstream s(line);
+            std::string kind, step;
+            if (std::getline(s, kind, ',') && std::getline(s, step, ',')) {
+                try {
+                    if (std::stoll(step) <= keepUpToStep) kept += line + "\n";
+                } catch (const std::exception&) {
+                }
+            }
+        }
+        writeFileAtomically(path, kept);
+        file_ = std::fopen(path.c_str(), "a");
+        if (!file_) throw Error(path + ": cannot open for appending");
+    }
+    ~MetricsCsv() {
+        if (file_) std::fclose(file_);
+    }
+    void step(const StepMetrics& m) {
+        std::fprintf(file_, "train,%lld,%d,%.8g,%.8g,%.8g,%.8g,%lld,%.2f,%.3f\n", (long long)m.step, m.epoch, m.loss,
+                     m.auxLoss, m.lr, m.gradNorm, (long long)m.tokens, m.tokensPerSecond, m.elapsedSeconds);
+        std::fflush(file_);
+    }
+    void validation(const ValidationMetrics& v, double elapsed) {
+        std::fprintf(file_, "%s,%lld,%d,%.8g,,,,%lld,,%.3f\n", v.epochEnd ? "val_epoch" : "val", (long long)v.step,
+                     v.epoch, v.loss, (long long)v.tokens, elapsed);
+        std::fflush(file_);
+    }
+
+private:
+    std::string path_;
+    std::FILE* file_ = nullptr;
+};
+
+} // namespace
+
+Trainer::~Trainer() = default;
+
+json Trainer::readManifest(const std::string& runDir) {
+    const std::string path = (fs::path(runDir) / "run.json").string();
+    json j = json::parse(readTextFile(path, 1 << 24), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("format", "") != "swarm-run")
+        throw Error(path + ": not a Swarm Workbench run manifest");
+    return j;
+}
+
+std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::string& baseModelDir,
+                                         const TrainConfig& config, TrainingData data) {
+    config.validate();
+    if (data.train.empty()) throw Error("the dataset has no training examples");
+    std::error_code ec;
+    if (fs::exists(fs::path(runDir) / "run.json"))
+        throw Error(runDir + ": already holds a run (use resume, or choose another folder)");
+    fs::create_directories(runDir, ec);
+    if (ec) throw Error(runDir + ": cannot create the run folder: " + ec.message());
+
+    std::unique_ptr<Trainer> t(new Trainer());
+    t->config_ = config;
+    t->data_ = std::move(data);
+    t->runDir_ = runDir;
+    t->baseModelDir_ = baseModelDir;
+    t->setUp(baseModelDir);
+    t->manifest_ = json{{"format", "swarm-run"},
+                        {"version", 1},
+                        {"created", isoNow()},
+                        {"base_model", fs::absolute(baseModelDir).string()},
+                        {"config", config.toJson()},
+                        {"model_config", t->model_->config().toJson()},
+                        {"dataset",
+                         {{"name", t->data_.datasetName},
+                          {"id", t->data_.datasetId},
+                          {"train_examples", t->data_.train.size()},
+                          {"validation_examples", t->data_.validation.size()},
+                          {"fingerprint", std::to_string(t->data_.fingerprint())}}},
+                        {"total_steps", t->totalSteps_},
+                        {"device", config.device}};
+    t->writeManifest("created", nullptr);
+    return t;
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData data) {
+    json manifest = readManifest(runDir);
+    std::unique_ptr<Trainer> t(new Trainer());
+    t->manifest_ = manifest;
+    t->runDir_ = runDir;
+    t->config_ = TrainConfig::fromJson(manifest.at("config"), runDir + "/run.json");
+    t->baseModelDir_ = manifest.value("base_model", "");
+    if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))
+        throw Error(runDir + ": the dataset differs from the one this run started with (different examples or "
+                             "split); resume needs the same data");
+    t->data_ = std::move(data);
+    if (manifest.value("status", "") == "finished") throw Error(runDir + ": this run has already finished");
+
+    CheckpointStore store(runDir, t->config_.keepCheckpoints);
+    store.removeIncomplete();
+    std::optional<CheckpointStore::Info> latest = store.latest();
+    t->setUp(t->baseModelDir_);
+    if (latest) {
+        store.restore(*latest, t->model_, *t->optimizer_);
+        json state = store.loadState(*latest);
+        t->step_ = state.at("step").get<int64_t>();
+        t->elapsedBefore_ = state.value("elapsed_seconds", 0.0);
+        t->lastTrainLoss_ = state.value("train_loss", 0.0);
+        t->lastValLoss_ = state.value("validation_loss", -1.0);
+        t->lastCheckpoint_ = latest->path;
+    }
+    return t;
+}
+
+void Trainer::setUp(const std::string& modelDir) {
+    applyThreadCount(config_.threads);
+    device_ = selectDevice(config_.device).device;
+    LoadedModel loaded = loadEveModel(modelDir, device_, torch::kFloat32);
+    model_ = loaded.model;
+    model_->train();
+    const ModelConfig& mc = model_->config();
+    auxCoef_ = config_.auxLossCoef >= 0 ? config_.auxLossCoef : mc.router_aux_loss_coef;
+
+    lengths_.clear();
+    for (const TrainingExample& e : data_.train) {
+        if (int64_t(e.ids.size()) > mc.block_size)
+            throw Error("training example " + std::to_string(e.exampleId) + " has " + std::to_string(e.ids.size()) +
+                        " tokens, more than the model's context of " + std::to_string(mc.block_size));
+        if (e.ids.size() < 2) throw Error("training example " + std::to_string(e.exampleId) + " has fewer than 2 tokens");
+        lengths_.push_back(int32_t(e.ids.size()));
+    }
+    stepsPerEpoch_ = stepsPerEpoch(int64_t(data_.train.size()), config_.globalBatch);
+    totalSteps_ = stepsPerEpoch_ * config_.epochs;
+    if (config_.maxSteps > 0) totalSteps_ = std::min<int64_t>(totalSteps_, config_.maxSteps);
+
+    // AdamW with weight decay on matrices and the embedding, none on the RMSNorm weights.
+    std::vector<torch::Tensor> decay, noDecay;
+    for (auto& [name, p] : model_->namedWeights()) (p.dim() >= 2 ? decay : noDecay).push_back(p);
+    auto options = torch::optim::AdamWOptions(config_.peakLr)
+                       .betas({config_.beta1, config_.beta2})
+                       .eps(config_.adamEps)
+                       .weight_decay(config_.weightDecay);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(options));
+    auto noDecayOptions = options;
+    noDecayOptions.weight_decay(0.0);
+    groups.emplace_back(noDecay, std::make_unique<torch::optim::AdamWOptions>(noDecayOptions));
+    optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups), options);
+}
+
+void Trainer::writeManifest(const std::string& status, const RunResult* result) {
+    manifest_["status"] = status;
+    manifest_["steps_done"] = step_;
+    manifest_["updated"] = isoNow();
+    manifest_["elapsed_seconds"] = elapsedNow();
+    if (!lastCheckpoint_.empty()) manifest_["last_checkpoint"] = lastCheckpoint_;
+    if (result) {
+        manifest_["train_loss"] = result->trainLoss;
+        if (result->validationLoss >= 0) manifest_["validation_loss"] = result->validationLoss;
+        if (!result->finalModelDir.empty()) manifest_["final_model"] = result->finalModelDir;
+        if (!result->message.empty()) manifest_["message"] = result->message;
+    }
+    writeFileAtomically((fs::path(runDir_) / "run.json").string(), manifest_.dump(2) + "\n");
+}
+
+json Trainer::trainerState() const {
+    return json{{"step", step_},
+                {"epoch", stepsPerEpoch_ > 0 ? step_ / stepsPerEpoch_ : 0},
+                {"step_in_epoch", stepsPerEpoch_ > 0 ? step_ % stepsPerEpoch_ : 0},
+                {"total_steps", totalSteps_},
+                {"elapsed_seconds", elapsedNow()},
+                {"train_loss", lastTrainLoss_},
+                {"validation_loss", lastValLoss_},
+                {"data_fingerprint", std::to_string(data_.fingerprint())},
+                {"written", isoNow()}};
+}
+
+std::string Trainer::writeCheckpoint(TrainingObserver* observer) {
+    CheckpointStore store(runDir_, config_.keepCheckpoints);
+    lastCheckpoint_ = store.save(step_, model_, *optimizer_, trainerState());
+    if (observer) observer->onCheckpoint(step_, lastCheckpoint_);
+    return lastCheckpoint_;
+}
+
+double Trainer::validate() {
+    if (data_.validation.empty()) return -1;
+    torch::NoGradGuard noGrad;
+    AutocastScope autocast(config_.precision == "bf16", device_);
+    model_->eval();
+    const size_t n = std::min<size_t>(data_.validation.size(), size_t(config_.maxValidationExamples));
+    std::vector<int32_t> order(n);
+    std::vector<int32_t> lengths(data_.validation.size());
+    for (size_t i = 0; i < n; ++i) order[i] = int32_t(i);
+    for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = int32_t(data_.validation[i].ids.size());
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return lengths[size_t(a)] < lengths[size_t(b)]; });
+    double ceSum = 0;
+    int64_t labelled = 0;
+    for (size_t start = 0; start < n; start += size_t(config_.microBatch)) {
+        MicroBatch members(order.begin() + long(start), order.begin() + long(std::min(n, start + size_t(config_.microBatch))));
+        MicroTensors m = makeMicroBatch(data_.validation, members, device_);
+        EveOutput out = model_->forward(m.ids, m.labels);
+        ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
+        labelled += out.labelledTokens;
+    }
+    model_->train();
+    return labelled > 0 ? ceSum / double(labelled) : -1;
+}
+
+RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* control) {
+    const ModelConfig& mc = model_->config();
+    const int64_t L = mc.n_layer, E = mc.num_experts;
+    const bool bf16 = config_.precision == "bf16";
+    MetricsCsv csv((fs::path(runDir_) / "metrics.csv").string(), step_);
+    std::vector<torch::Tensor> params = model_->parameters();
+    const int64_t startStep = step_;
+    const auto sessionStart = Clock::now();
+    sessionStart_ = sessionStart;
+    auto elapsed = [&] { return elapsedNow(); };
+    std::vector<std::set<int64_t>> flagged(size_t(L));   // experts under 2% or over 50%, per layer
+
+    writeManifest("running", nullptr);
+    if (observer) observer->onStart(manifest_, step_);
+
+    auto finish = [&](RunResult::Status status, const std::string& message) {
+        RunResult r;
+        r.status = status;
+        r.steps = step_;
+        r.totalSteps = totalSteps_;
+        r.trainLoss = lastTrainLoss_;
+        r.validationLoss = lastValLoss_;
+        r.message = message;
+        r.seconds = elapsedNow();
+        if (status == RunResult::Finished) {
+            r.finalModelDir = (fs::path(runDir_) / "final").string();
+            Gpt2Tokenizer tokenizer = Gpt2Tokenizer::bundled();
+            saveEveModel(r.finalModelDir, model_, DType::F32, &tokenizer);
+        }
+        if (status != RunResult::Diverged && step_ > startStep) writeCheckpoint(observer);
+        r.lastCheckpoint = lastCheckpoint_;
+        elapsedBefore_ = elapsedNow();
+        sessionStart_ = Clock::now();
+        writeManifest(statusName(status), &r);
+        if (observer) observer->onFinish(r);
+        return r;
+    };
+    auto emitValidation = [&](bool epochEnd) {
+        double v = validate();
+        if (v < 0) return;
+        lastValLoss_ = v;
+        ValidationMetrics vm;
+        vm.step = step_;
+        vm.epoch = int(stepsPerEpoch_ > 0 ? std::max<int64_t>(0, step_ - 1) / stepsPerEpoch_ : 0);
+        vm.loss = v;
+        vm.epochEnd = epochEnd;
+        csv.validation(vm, elapsed());
+        if (observer) observer->onValidation(vm);
+    };
+
+    if (step_ == 0) emitValidation(false);   // the starting point of the validation curve
+
+    int planEpochIndex = -1;
+    std::vector<GlobalBatch> plan;
+    while (step_ < totalSteps_) {
+        const int epoch = int(step_ / stepsPerEpoch_);
+        if (epoch != planEpochIndex) {
+            plan = planEpoch(lengths_, config_.globalBatch, config_.microBatch, config_.seed, epoch);
+            planEpochIndex = epoch;
+        }
+        const GlobalBatch& batch = plan[size_t(step_ % stepsPerEpoch_)];
+        const auto stepStart = Clock::now();
+        const double lr = learningRateAt(config_, step_, totalSteps_);
+
+        int64_t globalLabelled = 0, globalSeqs = 0;
+        for (const MicroBatch& m : batch)
+            for (int32_t i : m) {
+                globalLabelled += labelledCount(data_.train[size_t(i)]);
+                ++globalSeqs;
+            }
+        double ceSum = 0, auxWeighted = 0;
+        int64_t tokens = 0;
+        torch::Tensor counts = torch::zeros({L, E}, torch::kInt64);
+        std::vector<double> entropy(size_t(L), 0.0);
+        bool stopRequested = false;
+        for (const MicroBatch& members : batch) {
+            if (control && control->load() != kRun) { stopRequested = true; break; }
+            MicroTensors m = makeMicroBatch(data_.train, members, device_);
+            EveOutput out;
+            {
+                AutocastScope autocast(bf16, device_);
+                out = model_->forward(m.ids, m.labels);
+            }
+            const double seqShare = double(members.size()) / double(globalSeqs);
+            // Normalised over the whole global batch, so accumulation equals one big batch.
+            torch::Tensor loss = out.ceLoss * (double(out.labelledTokens) / double(std::max<int64_t>(globalLabelled, 1))) +
+                                 auxCoef_ * seqShare * out.auxLoss;
+            loss.backward();
+            ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
+            auxWeighted += out.auxLoss.item<double>() * seqShare;
+            tokens += m.realTokens;
+            for (int64_t l = 0; l < L; ++l) {
+                counts[l] += out.routing[size_t(l)].expertTokens;
+                entropy[size_t(l)] += out.routing[size_t(l)].entropy.item<double>() * seqShare;
+            }
+        }
+        if (stopRequested) {
+            // The partial accumulation is discarded: the step re-runs whole on resume.
+            optimizer_->zero_grad();
+            const bool pause = control->load() == kPause;
+            return finish(pause ? RunResult::Paused : RunResult::Cancelled,
+                          pause ? "paused at step " + std::to_string(step_) : "cancelled at step " + std::to_string(step_));
+        }
+
+        const double trainLoss = ceSum / double(std::max<int64_t>(globalLabelled, 1));
+        double gradNorm = config_.gradClip > 0 ? torch::nn::utils::clip_grad_norm_(params, config_.gradClip)
+                                               : torch::nn::utils::clip_grad_norm_(params, 1e30);
+        if (!std::isfinite(trainLoss) || !std::isfinite(gradNorm)) {
+            optimizer_->zero_grad();
+            std::string where = lastCheckpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + lastCheckpoint_;
+            std::string cause = bf16 ? "BF16 overflow or a learning rate too high" : "a learning rate too high (peak " +
+                                                                                         std::to_string(config_.peakLr) + ")";
+            std::string msg = std::string(std::isfinite(trainLoss) ? "gradient norm" : "loss") + " became " +
+                              (std::isnan(std::isfinite(trainLoss) ? gradNorm : trainLoss) ? "NaN" : "infinite") +
+                              " at step " + std::to_string(step_ + 1) + " (learning rate " + std::to_string(lr) +
+                              "); likely cause: " + cause + "; " + where;
+            if (observer) observer->onWarning(step_ + 1, msg);
+            return finish(RunResult::Diverged, msg);
+        }
+        for (auto& group : optimizer_->param_groups())
+            static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+        optimizer_->step();
+        optimizer_->zero_grad();
+        ++step_;
+        lastTrainLoss_ = trainLoss;
+
+        StepMetrics sm;
+        sm.step = step_;
+        sm.totalSteps = totalSteps_;
+        sm.epoch = epoch;
+        sm.loss = trainLoss;
+        sm.auxLoss = auxWeighted;
+        sm.lr = lr;
+        sm.gradNorm = gradNorm;
+        sm.tokens = tokens;
+        const double stepSeconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
+        sm.tokensPerSecond = stepSeconds > 0 ? double(tokens) / stepSeconds : 0;
+        sm.elapsedSeconds = elapsed();
+        const double sessionSeconds = std::chrono::duration<double>(Clock::now() - sessionStart).count();
+        sm.etaSeconds = sessionSeconds / double(step_ - startStep) * double(totalSteps_ - step_);
+        sm.expertShare.assign(size_t(L), std::vector<double>(size_t(E), 0.0));
+        auto countsA = counts.accessor<int64_t, 2>();
+        for (int64_t l = 0; l < L; ++l) {
+            int64_t total = 0;
+            for (int64_t e = 0; e < E; ++e) total += countsA[l][e];
+            std::set<int64_t> now;
+            for (int64_t e = 0; e < E; ++e) {
+                double share = total > 0 ? double(countsA[l][e]) / double(total) : 0.0;
+                sm.expertShare[size_t(l)][size_t(e)] = share;
+                if (share < 0.02 || share > 0.5) now.insert(e);
+            }
+            if (now != flagged[size_t(l)]) {
+                for (int64_t e : now)
+                    if (!flagged[size_t(l)].count(e) && observer) {
+                        double share = sm.expertShare[size_t(l)][size_t(e)];
+                        char buf[200];
+                        std::snprintf(buf, sizeof buf, "layer %lld expert %lld %s: %.1f%% of routed tokens at step %lld",
+                                      (long long)l, (long long)e, share > 0.5 ? "dominates (collapse)" : "is starved",
+                                      100.0 * share, (long long)step_);
+                        observer->onWarning(step_, buf);
+                    }
+                flagged[size_t(l)] = now;
+            }
+        }
+        sm.routerEntropy = entropy;
+        csv.step(sm);
+        if (observer) observer->onStep(sm);
+
+        const bool epochEnd = step_ % stepsPerEpoch_ == 0 || step_ == totalSteps_;
+        if (epochEnd || (config_.evalEvery > 0 && step_ % config_.evalEvery == 0)) emitValidation(epochEnd);
+        if (config_.checkpointEvery > 0 && step_ % config_.checkpointEvery == 0 && step_ < totalSteps_) {
+            writeCheckpoint(observer);
+            writeManifest("running", nullptr);
+        }
+    }
+    return finish(RunResult::Finished, "finished " + std::to_string(step_) + " steps");
+}
+
+} // namespace swarm

@@ -1,0 +1,131 @@
+#pragma once
+// The fine-tuning loop: AdamW, cosine schedule with warm-up, gradient accumulation to a global
+// batch, clipping, the load-balancing loss, validation, checkpoints and exact resume.
+// Observers receive plain C++ callbacks on the training thread; the GUI wraps them in signals.
+#include "batch_plan.h"
+#include "train_config.h"
+
+#include "core/eve_model.h"
+#include "core/project_store.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace swarm {
+
+struct TrainingData {
+    std::vector<TrainingExample> train;
+    std::vector<TrainingExample> validation;
+    std::string datasetName;
+    int64_t datasetId = 0;
+    // Identifies the examples and their order; a resumed run refuses different data.
+    uint64_t fingerprint() const;
+};
+
+struct StepMetrics {
+    int64_t step = 0;                 // optimiser steps done, 1-based
+    int64_t totalSteps = 0;
+    int epoch = 0;                    // 0-based
+    double loss = 0;                  // cross-entropy over response tokens
+    double auxLoss = 0;               // load-balancing loss summed over layers
+    double lr = 0;
+    double gradNorm = 0;              // before clipping
+    int64_t tokens = 0;               // real (unpadded) tokens in the step
+    double tokensPerSecond = 0;
+    double elapsedSeconds = 0;        // whole run, across resumes
+    double etaSeconds = 0;
+    std::vector<std::vector<double>> expertShare;   // [layer][expert]: share of routed assignments
+    std::vector<double> routerEntropy;              // [layer]: mean per-token entropy of the router, nats
+};
+
+struct ValidationMetrics {
+    int64_t step = 0;
+    int epoch = 0;
+    double loss = 0;
+    int64_t tokens = 0;
+    bool epochEnd = false;
+};
+
+struct RunResult {
+    enum Status { Finished, Paused, Cancelled, Diverged };
+    Status status = Finished;
+    int64_t steps = 0;
+    int64_t totalSteps = 0;
+    double trainLoss = 0;
+    double validationLoss = -1;       // < 0: none measured
+    double seconds = 0;
+    std::string finalModelDir;        // set when Finished
+    std::string lastCheckpoint;
+    std::string message;
+};
+const char* statusName(RunResult::Status s);
+
+class TrainingObserver {
+public:
+    virtual ~TrainingObserver() = default;
+    virtual void onStart(const nlohmann::json& /*runManifest*/, int64_t /*startStep*/) {}
+    virtual void onStep(const StepMetrics&) {}
+    virtual void onValidation(const ValidationMetrics&) {}
+    virtual void onWarning(int64_t /*step*/, const std::string& /*message*/) {}
+    virtual void onCheckpoint(int64_t /*step*/, const std::string& /*path*/) {}
+    virtual void onFinish(const RunResult&) {}
+};
+
+// Sent to Trainer::run through an atomic; checked between micro-batches.
+enum TrainControl : int { kRun = 0, kPause = 1, kCancel = 2 };
+
+class Trainer {
+public:
+    // A new run in runDir (created; must not already hold a run). Throws swarm::Error.
+    static std::unique_ptr<Trainer> create(const std::string& runDir, const std::string& baseModelDir,
+                                           const TrainConfig& config, TrainingData data);
+    // Continues runDir from its latest checkpoint (or from the start if none was written).
+    static std::unique_ptr<Trainer> resume(const std::string& runDir, TrainingData data);
+    // Reads RUN_DIR/run.json (to find the dataset a resume needs).
+    static nlohmann::json readManifest(const std::string& runDir);
+
+    ~Trainer();
+    RunResult run(TrainingObserver* observer = nullptr, const std::atomic<int>* control = nullptr);
+
+    const TrainConfig& config() const { return config_; }
+    int64_t totalSteps() const { return totalSteps_; }
+    int64_t startStep() const { return step_; }
+    const std::string& runDir() const { return runDir_; }
+    const EveModel& model() const { return model_; }
+
+private:
+    Trainer() = default;
+    void setUp(const std::string& modelDir);
+    double validate();
+    void writeManifest(const std::string& status, const RunResult* result);
+    std::string writeCheckpoint(TrainingObserver* observer);
+    nlohmann::json trainerState() const;
+
+    TrainConfig config_;
+    TrainingData data_;
+    std::string runDir_;
+    std::string baseModelDir_;
+    nlohmann::json manifest_;
+    EveModel model_{nullptr};
+    std::unique_ptr<torch::optim::AdamW> optimizer_;
+    torch::Device device_{torch::kCPU};
+    std::vector<int32_t> lengths_;
+    int64_t stepsPerEpoch_ = 0;
+    int64_t totalSteps_ = 0;
+    int64_t step_ = 0;                  // optimiser steps done
+    double elapsedBefore_ = 0;          // seconds spent in earlier sessions of this run
+    std::chrono::steady_clock::time_point sessionStart_ = std::chrono::steady_clock::now();
+    double elapsedNow() const {
+        return elapsedBefore_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - sessionStart_).count();
+    }
+    double auxCoef_ = 0.01;
+    double lastTrainLoss_ = 0;
+    double lastValLoss_ = -1;
+    std::string lastCheckpoint_;
+};
+
+} // namespace swarm

@@ -11,6 +11,14 @@ using Argv = std::vector<std::string>;
 int runModel(const Argv& args);      // model init | model info
 int runTokenize(const Argv& args);
 int runGenerate(const Argv& args);
+int runTrain(const Argv& args);      // train | train --resume
+int runProject(const Argv& args);    // project create | info
+int runDataset(const Argv& args);    // dataset import | preview | list | stats | mask-preview | export | ...
+int runBench(const Argv& args);      // the CPU engine's speed and memory (cmd_engine.cpp)
+
+class Args;
+// `swarm generate --engine cpu` (cmd_engine.cpp); args are runGenerate's, already parsed.
+int runGenerateCpu(const Args& args);
 
 // "271970816" -> "271,970,816"
 std::string withThousands(long long n);

@@ -16,7 +16,11 @@ const char* kUsage =
     "  model init     create a random Eve-2 MoE model folder from a preset (tiny, eve-272m)\n"
     "  model info     print a model folder's config, parameter counts, dtypes and size\n"
     "  tokenize       encode text with the GPT-2 BPE tokenizer\n"
-    "  generate       greedy generation with the LibTorch model\n"
+    "  generate       generate text (CPU engine by default; --engine torch for the LibTorch model)\n"
+    "  bench          measure the CPU engine: prefill/decode tokens/s, memory, bandwidth bound\n"
+    "  train          fine-tune a model on a project dataset (and --resume a run)\n"
+    "  project        create a project file, or show its schema and datasets\n"
+    "  dataset        import, preview, inspect (stats, mask-preview) and export datasets\n"
     "\n"
     "Swarm Workbench " SWARM_VERSION ": build, evaluate and export small MoE specialists, offline.\n";
 
@@ -36,6 +40,10 @@ int main(int argc, char** argv) {
         if (command == "model") return swarm::cli::runModel(rest);
         if (command == "tokenize") return swarm::cli::runTokenize(rest);
         if (command == "generate") return swarm::cli::runGenerate(rest);
+        if (command == "bench") return swarm::cli::runBench(rest);
+        if (command == "train") return swarm::cli::runTrain(rest);
+        if (command == "project") return swarm::cli::runProject(rest);
+        if (command == "dataset") return swarm::cli::runDataset(rest);
         std::cerr << "swarm: unknown command '" << command << "' (see swarm --help)\n";
         return 2;
     } catch (const swarm::Error& e) {

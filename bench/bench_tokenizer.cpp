@@ -11,12 +11,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #ifndef SWARM_BENCH_FIXTURE
 #define SWARM_BENCH_FIXTURE ""
@@ -91,6 +94,16 @@ int main(int argc, char** argv) {
         const std::string json = tok.toTokenizerJson();
         std::printf("toTokenizerJson:                 %8.1f ms  (%.1f MB)\n", secondsSince(t0) * 1e3,
                     double(json.size()) / 1e6);
+        {
+            const std::string path = (std::filesystem::temp_directory_path() /
+                                      ("bench_tokenizer_" + std::to_string(::getpid()) + ".json")).string();
+            std::ofstream(path, std::ios::binary) << json;
+            t0 = Clock::now();
+            const swarm::Gpt2Tokenizer fromJson = swarm::Gpt2Tokenizer::fromTokenizerJson(path);
+            std::printf("load (tokenizer.json):           %8.1f ms  (%d tokens)\n", secondsSince(t0) * 1e3,
+                        fromJson.vocabSize());
+            std::filesystem::remove(path);
+        }
 
         const std::string corpus = buildCorpus(readAll(fixturePath), size_t(megabytes * 1e6));
         const double mb = double(corpus.size()) / 1e6;

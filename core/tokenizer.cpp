@@ -629,6 +629,9 @@ void Gpt2Tokenizer::bpe(std::string_view word, std::vector<int32_t>& out) const 
 // pair of lower rank that those merges create (held in `pending` until the rank is done).
 void Gpt2Tokenizer::bpeLong(std::string_view word, std::vector<int32_t>& out) const {
     const size_t n = word.size();
+    if (n > size_t(INT32_MAX))   // positions are 32-bit; a 2 GB piece (one run of letters...) is refused
+        throw Error("Gpt2Tokenizer::encode: a single pre-tokenised piece of " + std::to_string(n) +
+                    " bytes is too long");
     std::vector<int32_t> sym(n), next(n), prev(n);
     for (size_t i = 0; i < n; ++i) {
         sym[i] = byteToId_[static_cast<unsigned char>(word[i])];

@@ -7,6 +7,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
+#include <mutex>
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
@@ -139,7 +140,9 @@ void CheckpointStore::restore(const Info& info, EveModel& model, torch::optim::O
     torch::Tensor state = torch::empty({int64_t(rng.size())}, torch::kUInt8);
     std::memcpy(state.data_ptr(), rng.data(), rng.size());
     try {
-        at::detail::getDefaultCPUGenerator().set_state(state);
+        at::Generator generator = at::detail::getDefaultCPUGenerator();   // shares the global state
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        generator.set_state(state);
     } catch (const c10::Error& e) {
         throw Error(rngPath + ": invalid random generator state");
     }

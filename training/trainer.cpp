@@ -202,6 +202,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
                         {"dataset",
                          {{"name", t->data_.datasetName},
                           {"id", t->data_.datasetId},
+                          {"project", t->data_.projectPath.empty() ? std::string() : fs::absolute(t->data_.projectPath).string()},
                           {"train_examples", t->data_.train.size()},
                           {"validation_examples", t->data_.validation.size()},
                           {"fingerprint", std::to_string(t->data_.fingerprint())}}},
@@ -344,7 +345,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
     const auto sessionStart = Clock::now();
     sessionStart_ = sessionStart;
     auto elapsed = [&] { return elapsedNow(); };
-    std::vector<std::set<int64_t>> flagged(size_t(L));   // experts under 2% or over 50%, per layer
+    std::vector<std::set<int64_t>> flagged(static_cast<size_t>(L));   // experts under 2% or over 50%, per layer
 
     writeManifest("running", nullptr);
     if (observer) observer->onStart(manifest_, step_);

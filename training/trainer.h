@@ -22,6 +22,7 @@ struct TrainingData {
     std::vector<TrainingExample> validation;
     std::string datasetName;
     int64_t datasetId = 0;
+    std::string projectPath;          // recorded in run.json so that a resume finds the data again
     // Identifies the examples and their order; a resumed run refuses different data.
     uint64_t fingerprint() const;
 };

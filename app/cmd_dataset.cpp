@@ -146,8 +146,14 @@ void printHistogram(const std::string& label, const json& s) {
     for (const json& c : h["counts"]) peak = std::max<int64_t>(peak, c.get<int64_t>());
     std::printf("  %s tokens (bins of %lld):\n", label.c_str(), (long long)width);
     int64_t lo = 0;
+    bool started = false;
     for (const json& c : h["counts"]) {
         const int64_t n = c.get<int64_t>();
+        if (!started && n == 0) {   // leading empty bins say nothing
+            lo += width;
+            continue;
+        }
+        started = true;
         std::printf("    %5lld-%-5lld %7lld %s\n", (long long)lo, (long long)(lo + width - 1), (long long)n,
                     std::string(size_t((n * 50 + peak - 1) / peak), '#').c_str());
         lo += width;
@@ -193,7 +199,8 @@ void printReport(const json& r, const std::vector<RejectedRow>* allRejected, int
     if (!byReason.empty()) {
         std::cout << "rejected by reason:";
         for (auto it = byReason.begin(); it != byReason.end(); ++it)
-            std::cout << " " << it.key() << " " << withThousands(it.value().get<int64_t>()) << ";";
+            std::cout << (it == byReason.begin() ? " " : ", ") << it.key() << " "
+                      << withThousands(it.value().get<int64_t>());
         std::cout << "\n";
         const int64_t total = c.value("rejected", 0);
         if (allRejected) {
@@ -287,7 +294,8 @@ int cmdImport(const Argv& argv) {
             const auto now = std::chrono::steady_clock::now();
             const double elapsed = std::chrono::duration<double>(now - start).count();
             const bool done = p.bytesRead >= p.bytesTotal;
-            if (elapsed < 0.5 && !printed) return;       // short imports show no progress
+            // Short imports show no progress; files of several MiB, or anything slower than 0.5 s, do.
+            if (elapsed < 0.5 && p.bytesTotal < (uint64_t(4) << 20) && !printed) return;
             const int pct = p.bytesTotal ? int(100.0 * double(p.bytesRead) / double(p.bytesTotal)) : 100;
             if (tty) {
                 if (!done && std::chrono::duration<double>(now - lastShown).count() < 0.2) return;

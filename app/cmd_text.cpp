@@ -60,19 +60,49 @@ int runTokenize(const Argv& argv) {
 }
 
 int runGenerate(const Argv& argv) {
-    Args args(argv, {"prompt", "max-tokens", "threads", "device", "dtype"}, {"raw"});
+    Args args(argv,
+              {"prompt", "max-tokens", "threads", "device", "dtype", "engine", "temperature", "top-k", "top-p",
+               "repetition-penalty", "seed", "stop", "context"},
+              {"raw", "stream", "truncate", "experts"});
     if (args.help()) {
-        std::cout << "usage: swarm generate MODEL_DIR --prompt TEXT [--max-tokens N] [--raw]\n"
-                     "                      [--device cpu|cuda|cuda:N|auto] [--threads N] [--dtype f32|bf16]\n"
-                     "Greedy decoding with the LibTorch model (the reference path, no KV cache).\n"
+        std::cout << "usage: swarm generate MODEL --prompt TEXT [--max-tokens N] [--raw] [--engine cpu|torch]\n"
+                     "                      [--dtype f32|bf16|f16|q8_0] [--threads N] [--temperature T] [--top-k K]\n"
+                     "                      [--top-p P] [--repetition-penalty R] [--seed N] [--stop STR] [--stream]\n"
+                     "                      [--context N] [--truncate] [--experts] [--device cpu|cuda|cuda:N|auto]\n"
+                     "Generates a reply. MODEL is a model folder, or a .gguf file (CPU engine only).\n"
                      "The prompt is wrapped as \"User: TEXT\\nAssistant:\" unless --raw is given.\n"
-                     "  --max-tokens N  new tokens at most (default 64); stops earlier at <|endoftext|>\n";
+                     "  --engine cpu     the CPU inference engine with a KV cache (default)\n"
+                     "  --engine torch   the LibTorch reference model: greedy only, no KV cache; the default\n"
+                     "                   when --device names a GPU\n"
+                     "  --dtype          weights in memory: cpu f32|bf16|f16|q8_0 (default: as stored);\n"
+                     "                   torch f32|bf16 (default f32)\n"
+                     "  --max-tokens N   new tokens at most (default 64); stops earlier at <|endoftext|>\n"
+                     "  --temperature T  0 = greedy (default); with T > 0 sampling, shaped by --top-k K\n"
+                     "                   (0 = off), --top-p P (1 = off) and reproducible with --seed N\n"
+                     "  --repetition-penalty R  > 1 discourages tokens already in the prompt or reply\n"
+                     "  --stop STR       end the reply where STR appears (STR is not printed)\n"
+                     "  --stream         print tokens as they are generated\n"
+                     "  --context N      KV cache length (default: the model's block_size); a longer prompt\n"
+                     "                   is an error unless --truncate drops its oldest tokens\n"
+                     "  --experts        print each token's chosen experts per layer on standard error\n";
         return 0;
     }
-    if (args.positionals().size() != 1) throw Error("generate: expected one MODEL_DIR (see --help)");
+    if (args.positionals().size() != 1) throw Error("generate: expected one MODEL (see --help)");
+    const std::string deviceName = args.value("device", "cpu");
+    const std::string engineName = args.value("engine", deviceName == "cpu" ? "cpu" : "torch");
+    if (engineName == "cpu") {
+        if (deviceName != "cpu") throw Error("--device " + deviceName + " needs --engine torch (the CPU engine runs on the CPU)");
+        args.integer("max-tokens", 64, 1, 1 << 20);
+        return runGenerateCpu(args);
+    }
+    if (engineName != "torch") throw Error("unknown --engine '" + engineName + "' (expected cpu or torch)");
+    for (const char* opt : {"temperature", "top-k", "top-p", "repetition-penalty", "seed", "stop", "context"})
+        if (args.has(opt)) throw Error(std::string("--") + opt + " needs --engine cpu (the torch path decodes greedily)");
+    for (const char* opt : {"stream", "truncate", "experts"})
+        if (args.flag(opt)) throw Error(std::string("--") + opt + " needs --engine cpu");
     const long long maxTokens = args.integer("max-tokens", 64, 1, 1 << 20);
     applyThreadsOption(args.value("threads"));
-    DeviceChoice device = selectDevice(args.value("device", "cpu"));
+    DeviceChoice device = selectDevice(deviceName);
     std::string dtypeName = args.value("dtype", "f32");
     torch::ScalarType dtype = torch::kFloat32;
     if (dtypeName == "bf16") dtype = torch::kBFloat16;

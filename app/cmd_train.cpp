@@ -57,12 +57,7 @@ const char* kTrainHelp =
     "  --save-preset NAME     also save these settings as a user preset\n"
     "  --force                start even when the memory pre-flight says it will not fit\n";
 
-std::string userPresetFolder() {
-    const char* xdg = std::getenv("XDG_CONFIG_HOME");
-    const char* home = std::getenv("HOME");
-    fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : ".") / ".config";
-    return (base / "swarm-workbench" / "presets").string();
-}
+std::string userPresetFolder() { return defaultUserPresetFolder(); }
 
 TrainConfig resolvePreset(const std::string& name) {
     for (const std::string& builtin : TrainConfig::builtinPresetNames())

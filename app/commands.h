@@ -15,6 +15,9 @@ int runTrain(const Argv& args);      // train | train --resume
 int runProject(const Argv& args);    // project create | info
 int runDataset(const Argv& args);    // dataset import | preview | list | stats | mask-preview | export | ...
 int runBench(const Argv& args);      // the CPU engine's speed and memory (cmd_engine.cpp)
+int runExport(const Argv& args);     // export to a HF folder or GGUF, re-checked (cmd_export.cpp)
+int runEval(const Argv& args);       // evaluate a model on a dataset split (cmd_eval.cpp)
+int runCompare(const Argv& args);    // compare models on a split, with cost and reports (cmd_eval.cpp)
 
 class Args;
 // `swarm generate --engine cpu` (cmd_engine.cpp); args are runGenerate's, already parsed.

@@ -21,6 +21,9 @@ const char* kUsage =
     "  train          fine-tune a model on a project dataset (and --resume a run)\n"
     "  project        create a project file, or show its schema and datasets\n"
     "  dataset        import, preview, inspect (stats, mask-preview) and export datasets\n"
+    "  export         export a model or run to a Hugging Face folder or GGUF (q8_0, q4_0...), re-checked\n"
+    "  eval           evaluate a model on a dataset split (task metrics, stored in the project)\n"
+    "  compare        compare models on a split: metrics with deltas, speed, cost, reports\n"
     "\n"
     "Swarm Workbench " SWARM_VERSION ": build, evaluate and export small MoE specialists, offline.\n";
 
@@ -44,6 +47,9 @@ int main(int argc, char** argv) {
         if (command == "train") return swarm::cli::runTrain(rest);
         if (command == "project") return swarm::cli::runProject(rest);
         if (command == "dataset") return swarm::cli::runDataset(rest);
+        if (command == "export") return swarm::cli::runExport(rest);
+        if (command == "eval") return swarm::cli::runEval(rest);
+        if (command == "compare") return swarm::cli::runCompare(rest);
         std::cerr << "swarm: unknown command '" << command << "' (see swarm --help)\n";
         return 2;
     } catch (const swarm::Error& e) {

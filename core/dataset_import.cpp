@@ -5,6 +5,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -362,6 +363,9 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
     const auto t0 = std::chrono::steady_clock::now();
     if (o.name.empty()) throw Error("the dataset needs a name (--name)");
     if (o.maxLen < 2) throw Error("max_len must be at least 2, got " + std::to_string(o.maxLen));
+    if (!o.dryRun && store.findDataset(o.name))
+        throw Error("project " + store.path() + " already has a dataset named '" + o.name +
+                    "' (choose another name or delete it first)");
     // Everything that can fail for the file as a whole fails before the project is touched.
     std::unique_ptr<RecordReader> reader = RecordReader::open(o.sourcePath, o.reader);
     const std::vector<std::string> columns = sampleColumns(o.sourcePath, o.reader);
@@ -373,9 +377,6 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
         if (!columns.empty() && std::find(columns.begin(), columns.end(), splitPath->rootKey()) == columns.end())
             throw Error(o.sourcePath + ": the split column '" + o.split.column + "' is not among the columns");
     }
-    if (store.findDataset(o.name))
-        throw Error("project " + store.path() + " already has a dataset named '" + o.name +
-                    "' (choose another name or delete it first)");
 
     json warnings = json::array();
     for (const TextTemplate* t : {&mapping.prompt, &mapping.response})
@@ -386,8 +387,12 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
         warnings.push_back("the chat format does not end with <|endoftext|>: the model will not learn to stop");
 
     NewDataset nd;
-    nd.name = o.name;
-    nd.sourcePath = o.sourcePath;
+    nd.name = o.dryRun ? "(dry run) " + o.name : o.name;   // rolled back: the real name may be taken
+    {
+        std::error_code ec;
+        const std::filesystem::path abs = std::filesystem::absolute(o.sourcePath, ec);
+        nd.sourcePath = ec ? o.sourcePath : abs.lexically_normal().string();
+    }
     nd.sourceFormat = formatName(reader->format());
     nd.preset = mapping.presetName;
     nd.mapping = mapping.toJson();
@@ -556,6 +561,11 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
         throw;   // the writer rolls back
     }
 
+    // Rows rejected after tokenising (too long) arrive one chunk late: list them in record order.
+    std::stable_sort(rejectedSample.begin(), rejectedSample.end(), [](const json& a, const json& b) {
+        return a["record"].get<int64_t>() < b["record"].get<int64_t>();
+    });
+
     if (counts.rowsImported == 0) {
         std::string why;
         for (const auto& [reason, n] : byReason) why += (why.empty() ? "" : ", ") + reason + ": " + std::to_string(n);
@@ -644,7 +654,7 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
 
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     json report;
-    report["source"] = json{{"path", o.sourcePath},
+    report["source"] = json{{"path", nd.sourcePath},
                             {"format", formatName(reader->format())},
                             {"bytes", reader->fileSize()},
                             {"bom", reader->hadBom()},

@@ -113,15 +113,15 @@ DatasetPreset DatasetPreset::fromJson(const json& j, const std::string& source) 
             throw Error(source + ": preset field 'max_len' must be a positive integer");
         p.maxLen = it->get<int>();
     }
-    if (p.requiredFields.empty()) {
-        // Derive them from the templates' fields.
-        for (const std::string* t : {&p.promptTemplate, &p.responseTemplate})
-            for (const std::string& f : TextTemplate::parse(*t).rootFields())
-                if (std::find(p.requiredFields.begin(), p.requiredFields.end(), f) == p.requiredFields.end())
-                    p.requiredFields.push_back(f);
-    }
     try {
         p.validate();
+        if (p.requiredFields.empty()) {
+            // Derive them from the templates' fields.
+            for (const std::string* t : {&p.promptTemplate, &p.responseTemplate})
+                for (const std::string& f : TextTemplate::parse(*t).rootFields())
+                    if (std::find(p.requiredFields.begin(), p.requiredFields.end(), f) == p.requiredFields.end())
+                        p.requiredFields.push_back(f);
+        }
     } catch (const Error& e) {
         throw Error(source + ": " + e.what());
     }

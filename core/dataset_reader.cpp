@@ -277,8 +277,14 @@ class JsonArrayReader : public RecordReader {
 public:
     JsonArrayReader(const std::string& path, const ReaderOptions& o) : RecordReader(path, SourceFormat::Json, o) {}
 
-    bool next(SourceRecord& out) override {
+    // Positions the reader on the first record (finding the wrapper key); open() calls it, so that
+    // a document that holds no records fails before anything is read.
+    void start() {
         if (state_ == State::Start) enterArray();
+    }
+
+    bool next(SourceRecord& out) override {
+        start();
         if (state_ == State::Done) return false;
         skipWs();
         if (state_ == State::AfterElement) {
@@ -888,6 +894,7 @@ std::unique_ptr<RecordReader> RecordReader::open(const std::string& path, const 
         r->src_->advance(3);
     }
     if (f == SourceFormat::Csv || f == SourceFormat::Tsv) static_cast<DelimitedReader*>(r.get())->readHeader();
+    if (f == SourceFormat::Json) static_cast<JsonArrayReader*>(r.get())->start();
     return r;
 }
 

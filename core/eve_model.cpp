@@ -153,7 +153,7 @@ EveModelImpl::EveModelImpl(const ModelConfig& config) : config_(config) {
     ropeSin_ = register_buffer("rope_sin", angles.sin().to(torch::kFloat32));
 }
 
-EveOutput EveModelImpl::forward(const torch::Tensor& idx, const torch::Tensor& labels, bool lastPositionOnly) {
+torch::Tensor EveModelImpl::hidden(const torch::Tensor& idx, EveOutput& out) {
     TORCH_CHECK(idx.dim() == 2, "idx must be [batch, time]");
     const int64_t T = idx.size(1);
     TORCH_CHECK(T >= 1 && T <= config_.block_size, "sequence length ", T, " is outside 1..block_size (",
@@ -162,7 +162,6 @@ EveOutput EveModelImpl::forward(const torch::Tensor& idx, const torch::Tensor& l
     torch::Tensor cos = ropeCos_.narrow(0, 0, T);
     torch::Tensor sin = ropeSin_.narrow(0, 0, T);
 
-    EveOutput out;
     torch::Tensor x = transformer->wte(idx);
     torch::Tensor auxTotal;
     out.routing.resize(size_t(config_.n_layer));
@@ -171,23 +170,44 @@ EveOutput EveModelImpl::forward(const torch::Tensor& idx, const torch::Tensor& l
         x = transformer->h[i]->as<Block>()->forward(x, cos, sin, aux, out.routing[size_t(i)]);
         auxTotal = auxTotal.defined() ? auxTotal + aux : aux;
     }
-    x = transformer->ln_f(x);
+    out.auxLoss = auxTotal;
+    return transformer->ln_f(x);
+}
+
+void EveModelImpl::lossFrom(const torch::Tensor& logits, const torch::Tensor& targets, EveOutput& out) const {
+    out.labelledTokens = targets.ne(-100).sum().item<int64_t>();
+    // Sum then divide, so that a batch with no labelled token gives 0 rather than NaN.
+    torch::Tensor ceSum = F::cross_entropy(logits.to(torch::kFloat32), targets,
+                                           F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+    out.ceLoss = ceSum / double(std::max<int64_t>(out.labelledTokens, 1));
+    out.loss = out.ceLoss + config_.router_aux_loss_coef * out.auxLoss;
+}
+
+EveOutput EveModelImpl::forward(const torch::Tensor& idx, const torch::Tensor& labels, bool lastPositionOnly) {
+    EveOutput out;
+    torch::Tensor x = hidden(idx, out);
+    const int64_t T = idx.size(1);
     if (lastPositionOnly) x = x.narrow(1, T - 1, 1);
     out.logits = torch::nn::functional::linear(x, transformer->wte->weight);   // tied head
-    out.auxLoss = auxTotal;
-
     if (labels.defined()) {
         TORCH_CHECK(labels.sizes() == idx.sizes(), "labels must have the shape of idx");
         TORCH_CHECK(!lastPositionOnly, "a loss needs logits at every position");
-        torch::Tensor shiftedLogits = out.logits.narrow(1, 0, T - 1).reshape({-1, config_.vocab_size});
-        torch::Tensor shiftedLabels = labels.narrow(1, 1, T - 1).reshape({-1});
-        out.labelledTokens = shiftedLabels.ne(-100).sum().item<int64_t>();
-        // Sum then divide, so that a batch with no labelled token gives 0 rather than NaN.
-        torch::Tensor ceSum = F::cross_entropy(shiftedLogits.to(torch::kFloat32), shiftedLabels,
-                                               F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
-        out.ceLoss = ceSum / double(std::max<int64_t>(out.labelledTokens, 1));
-        out.loss = out.ceLoss + config_.router_aux_loss_coef * out.auxLoss;
+        lossFrom(out.logits.narrow(1, 0, T - 1).reshape({-1, config_.vocab_size}), labels.narrow(1, 1, T - 1).reshape({-1}),
+                 out);
     }
+    return out;
+}
+
+EveOutput EveModelImpl::forwardForLoss(const torch::Tensor& idx, const torch::Tensor& labels) {
+    TORCH_CHECK(labels.defined() && labels.sizes() == idx.sizes(), "labels must have the shape of idx");
+    EveOutput out;
+    torch::Tensor x = hidden(idx, out);
+    const int64_t T = idx.size(1);
+    torch::Tensor targets = labels.narrow(1, 1, T - 1).reshape({-1});
+    torch::Tensor states = x.narrow(1, 0, T - 1).reshape({-1, config_.n_embd});
+    torch::Tensor keep = targets.ne(-100).nonzero().squeeze(1);
+    out.logits = torch::nn::functional::linear(states.index_select(0, keep), transformer->wte->weight);
+    lossFrom(out.logits, targets.index_select(0, keep), out);
     return out;
 }
 

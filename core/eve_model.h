@@ -96,6 +96,11 @@ public:
     // position t's logits predict labels[t+1]).
     EveOutput forward(const torch::Tensor& idx, const torch::Tensor& labels = {}, bool lastPositionOnly = false);
 
+    // Training's forward: the LM head runs only at positions whose next label carries loss, so
+    // masked prompt tokens (often most of a fine-tuning example) cost no vocabulary projection.
+    // Same loss and gradients as forward(idx, labels); logits are [labelled positions, vocab].
+    EveOutput forwardForLoss(const torch::Tensor& idx, const torch::Tensor& labels);
+
     // GPT-2-style random init (normal 0.02, residual projections scaled by 1/sqrt(2 n_layer), norms 1).
     void initWeights(uint64_t seed);
 
@@ -106,6 +111,9 @@ public:
     Transformer transformer{nullptr};
 
 private:
+    torch::Tensor hidden(const torch::Tensor& idx, EveOutput& out);   // after ln_f; sets routing and aux
+    void lossFrom(const torch::Tensor& logits, const torch::Tensor& targets, EveOutput& out) const;
+
     ModelConfig config_;
     torch::Tensor ropeCos_, ropeSin_;   // [block_size, head_dim/2], float32 buffers
 };

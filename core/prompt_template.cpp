@@ -148,22 +148,21 @@ TextTemplate TextTemplate::parse(std::string_view text) {
 }
 
 TextTemplate TextTemplate::forField(std::string_view path) {
-    // A plain path parses as a template; a column name with template or path syntax in it
-    // ("score [0-10]", "a|b") becomes a single literal key.
+    // A plain path stays as written; a column name with template or path syntax in it
+    // ("score [0-10]", "a|b", "x}") becomes a quoted key: {["score [0-10]"]}.
     const std::string p(path);
-    if (p.find_first_of("{}|\"") == std::string::npos) {
+    if (p.find_first_of("{}|\"\\") == std::string::npos) {
         try {
             return parse("{" + p + "}");
         } catch (const Error&) {
         }
     }
-    TextTemplate t;
-    t.text_ = "{" + escapeLiteral(p) + "}";
-    Part part;
-    part.isField = true;
-    part.path = FieldPath::key(p);
-    t.parts_.push_back(std::move(part));
-    return t;
+    std::string quoted = "{[\"";
+    for (char c : p) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+    }
+    return parse(quoted + "\"]}");
 }
 
 std::string TextTemplate::escapeLiteral(std::string_view literal) {
@@ -217,7 +216,7 @@ bool TextTemplate::render(const json& record, std::string& out, TemplateFailure&
             value = v->dump(-1, ' ', false, json::error_handler_t::replace);
         } else {
             failure = TemplateFailure{TemplateFailure::Kind::NotAString, p.path.text(),
-                                      std::string("is ") + (v->is_array() ? "an " : "a ") + jsonTypeName(*v) +
+                                      std::string("is ") + (v->is_array() || v->is_object() ? "an " : "a ") + jsonTypeName(*v) +
                                           ", not a string (write {" + p.path.text() + "|json} to use it as JSON)"};
             return false;
         }
@@ -241,7 +240,7 @@ bool TextTemplate::render(const json& record, std::string& out, TemplateFailure&
                 }
                 if (!other->is_string()) {
                     failure = TemplateFailure{TemplateFailure::Kind::NotAString, f.argPath.text(),
-                                              std::string("is a ") + jsonTypeName(*other) + ", not a string"};
+                                              std::string("is ") + (other->is_array() || other->is_object() ? "an " : "a ") + jsonTypeName(*other) + ", not a string"};
                     return false;
                 }
                 value = unifiedDiff(value, other->get_ref<const std::string&>());

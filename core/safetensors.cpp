@@ -14,12 +14,16 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_set>
 
 namespace swarm {
 
-// The header is parsed into nlohmann::ordered_json so that tensors() keeps the order in which the
-// header lists the tensors (not sorted by name, not sorted by offset).
-using OrderedJson = nlohmann::ordered_json;
+// tensors() lists the tensors in the order the header names them (not sorted by name or offset).
+// The header is parsed into a plain (std::map based) nlohmann::json and a SAX pass (HeaderScan)
+// records the order of the top-level keys. nlohmann::ordered_json would keep the order itself, but
+// it searches linearly on every insertion (quadratic in the number of keys: a 100 MiB header of
+// tiny entries would take hours) and copies values recursively whenever an object grows.
+using Json = nlohmann::json;
 
 int64_t TensorInfo::numel() const {
     int64_t n = 1;
@@ -75,7 +79,7 @@ std::string nameInQuotes(const std::string& name) { return "'" + printable(name)
 
 // A short description of a JSON value for messages; never dumps a (possibly huge or deeply
 // nested) container.
-std::string describe(const OrderedJson& v) {
+std::string describe(const Json& v) {
     if (v.is_array()) return "an array of " + std::to_string(v.size()) + " elements";
     if (v.is_object()) return "an object";
     if (v.is_string()) return "the string \"" + printable(v.get_ref<const std::string&>(), 40) + "\"";
@@ -84,11 +88,73 @@ std::string describe(const OrderedJson& v) {
 
 // JSON integers >= 0 ("-0" included); nlohmann parses integers beyond 64 bits as floats,
 // which are refused here.
-std::optional<uint64_t> nonNegative(const OrderedJson& v) {
+std::optional<uint64_t> nonNegative(const Json& v) {
     if (v.is_number_unsigned()) return v.get<uint64_t>();
     if (v.is_number_integer() && v.get<int64_t>() >= 0) return uint64_t(v.get<int64_t>());
     return std::nullopt;
 }
+
+// A SAX pass over the header that keeps no values. It limits the nesting depth (a valid header
+// is 3 levels deep: header, entry, shape; nothing may recurse over a hostile 100 MiB of '['),
+// finds duplicate keys in the header object and in each entry (they would silently replace each
+// other), and records the order of the top-level keys for tensors().
+// (nlohmann's callback DOM parser could do this too, but it rescans the parent object at the end
+// of every nested object: quadratic in the number of tensors.)
+class HeaderScan : public nlohmann::json_sax<Json> {
+public:
+    static constexpr int kMaxDepth = 64;
+    std::vector<std::string> order;
+    std::string duplicate;
+    std::string error;
+    bool tooDeep = false;
+
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override {
+        if (!enter()) return false;
+        if (depth_ == 2) entryKeys_.clear();
+        return true;
+    }
+    bool key(string_t& k) override {
+        if (depth_ == 1) {
+            if (topKeys_.insert(k).second) order.push_back(k);
+            else if (duplicate.empty()) duplicate = k;
+        } else if (depth_ == 2) {
+            if (!entryKeys_.insert(k).second && duplicate.empty()) duplicate = k;
+        }
+        return true;
+    }
+    bool end_object() override {
+        --depth_;
+        return true;
+    }
+    bool start_array(std::size_t) override { return enter(); }
+    bool end_array() override {
+        --depth_;
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+        error = e.what();
+        return false;
+    }
+
+private:
+    bool enter() {
+        if (++depth_ > kMaxDepth) {
+            tooDeep = true;
+            return false;
+        }
+        return true;
+    }
+    int depth_ = 0;
+    std::unordered_set<std::string> topKeys_;
+    std::unordered_set<std::string> entryKeys_;
+};
 
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
 
@@ -147,34 +213,40 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
         dataStart_ = base + 8 + headerLen;
         const uint64_t dataSize = fileSize_ - 8 - headerLen;
 
-        // Duplicate keys would silently replace each other: refuse them in the top-level object
-        // (tensor names) and in each entry (dtype/shape/data_offsets, metadata keys).
-        std::string duplicate;
-        std::set<std::string> keys[3];
-        auto callback = [&](int depth, nlohmann::json::parse_event_t event, OrderedJson& parsed) {
-            if (event == nlohmann::json::parse_event_t::object_start && depth + 1 <= 2) {
-                keys[depth + 1].clear();
-            } else if (event == nlohmann::json::parse_event_t::key && depth >= 1 && depth <= 2 &&
-                       duplicate.empty() && parsed.is_string()) {
-                const std::string& k = parsed.get_ref<const std::string&>();
-                if (!keys[depth].insert(k).second) duplicate = k;
-            }
-            return true;
-        };
+        // nlohmann stops at a NUL byte as if the input ended there; JSON allows none anywhere.
+        if (const void* nul = std::memchr(headerBegin, 0, size_t(headerLen)))
+            throw fail("invalid safetensors header: not valid JSON (NUL byte at header offset " +
+                       std::to_string(static_cast<const char*>(nul) - headerBegin) + ")");
 
-        OrderedJson header;
+        // First pass (SAX, no values kept): syntax and UTF-8, nesting depth, duplicate keys and
+        // the order of the tensor names. Only then is the header built as a DOM.
+        HeaderScan scan;
+        bool scanned = false;
         try {
-            header = OrderedJson::parse(headerBegin, headerBegin + headerLen, callback);
+            scanned = Json::sax_parse(headerBegin, headerBegin + headerLen, &scan);
         } catch (const std::exception& e) {
+            if (scan.error.empty()) scan.error = e.what();
+        }
+        if (scan.tooDeep)
+            throw fail("invalid safetensors header: JSON nested more than " + std::to_string(HeaderScan::kMaxDepth) +
+                       " levels deep");
+        if (!scanned || !scan.error.empty())
             // nlohmann reports invalid UTF-8 and syntax errors alike; its text may quote raw bytes.
+            throw fail("invalid safetensors header: not valid JSON (" +
+                       printable(scan.error.empty() ? std::string("rejected") : scan.error, 300) + ")");
+        Json header;
+        try {
+            header = Json::parse(headerBegin, headerBegin + headerLen);
+        } catch (const std::exception& e) {
             throw fail("invalid safetensors header: not valid JSON (" + printable(e.what(), 300) + ")");
         }
         if (!header.is_object())
             throw fail("invalid safetensors header: expected a JSON object, got " + describe(header));
-        if (!duplicate.empty())
-            throw fail("invalid safetensors header: key " + nameInQuotes(duplicate) + " appears twice");
+        if (!scan.duplicate.empty())
+            throw fail("invalid safetensors header: key " + nameInQuotes(scan.duplicate) + " appears twice");
 
-        for (const auto& [name, entry] : header.items()) {
+        for (const std::string& name : scan.order) {
+            const Json& entry = header.at(name);
             if (name == "__metadata__") {
                 if (!entry.is_object())
                     throw fail("invalid safetensors header: __metadata__ must be an object of strings, got " +
@@ -286,28 +358,32 @@ void writeSafetensors(const std::string& path, const std::vector<TensorView>& te
     auto fail = [&](const std::string& why) -> Error { return Error("cannot write '" + path + "': " + why); };
 
     // Everything is checked before the file is created, so bad input leaves nothing behind.
-    std::set<std::string> names;
-    OrderedJson header = OrderedJson::object();
+    // The header text is assembled entry by entry: "__metadata__" first, then the tensors in the
+    // given order (a Json object would sort them by name).
+    auto jsonString = [](const std::string& s) { return Json(s).dump(); };   // throws on invalid UTF-8
+    std::string text = "{";
     if (!metadata.empty()) {
-        OrderedJson meta = OrderedJson::object();
+        Json meta = Json::object();
         for (const auto& [k, v] : metadata) {
             try {
-                (void)OrderedJson(k).dump();
-                (void)OrderedJson(v).dump();
+                jsonString(k);
+                jsonString(v);
             } catch (const std::exception&) {
                 throw fail("__metadata__ entry " + nameInQuotes(k) + " is not valid UTF-8");
             }
             meta[k] = v;
         }
-        header["__metadata__"] = std::move(meta);
+        text += "\"__metadata__\":" + meta.dump();
     }
+    std::set<std::string> names;
     uint64_t offset = 0;
     for (const TensorView& t : tensors) {
         const std::string tn = "tensor " + nameInQuotes(t.name);
         if (t.name.empty()) throw fail("a tensor has an empty name");
         if (t.name == "__metadata__") throw fail("a tensor may not be named __metadata__");
+        std::string key;
         try {
-            (void)OrderedJson(t.name).dump();
+            key = jsonString(t.name);
         } catch (const std::exception&) {
             throw fail(tn + ": the name is not valid UTF-8");
         }
@@ -328,15 +404,13 @@ void writeSafetensors(const std::string& path, const std::vector<TensorView>& te
                        " of " + dtypeName(t.dtype) + " needs " + std::to_string(numel * elemSize));
         if (t.nbytes > 0 && !t.data) throw fail(tn + ": no data");
         if (offset > kMaxU64 - t.nbytes) throw fail(tn + ": the file would be too large");
-        OrderedJson entry = OrderedJson::object();
-        entry["dtype"] = dtypeName(t.dtype);
-        entry["shape"] = t.shape;
-        entry["data_offsets"] = {offset, offset + t.nbytes};
-        header[t.name] = std::move(entry);
+        if (text.size() > 1) text += ',';
+        text += key + ":{\"dtype\":\"" + dtypeName(t.dtype) + "\",\"shape\":" + Json(t.shape).dump() +
+                ",\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.nbytes) + "]}";
         offset += t.nbytes;
     }
+    text += '}';
 
-    std::string text = header.dump();
     // Pad with spaces so that the data section starts 8-byte aligned, as the reference writer does.
     // Tensors are packed back to back, as the reference writer does and its reader requires.
     text.append((8 - text.size() % 8) % 8, ' ');

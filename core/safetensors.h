@@ -60,9 +60,10 @@ struct TensorView {
     uint64_t nbytes = 0;
 };
 
-// Writes atomically (see AtomicFile). Tensors are laid out in the given order, each aligned to
-// 8 bytes as the reference writer does (the header is padded with spaces). Checks that each
-// tensor's byte size matches its shape and dtype and that names are unique and non-empty.
+// Writes atomically (see AtomicFile). The header is padded with spaces to a multiple of 8 bytes
+// and the tensors follow back to back in the given order, as the reference writer lays them out
+// (its reader rejects gaps). Checks that each tensor's byte size matches its shape and dtype and
+// that names are unique and non-empty.
 void writeSafetensors(const std::string& path, const std::vector<TensorView>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -534,7 +534,7 @@ json singleTableSample(Rng& rng, const std::vector<Table>& tables) {
         break;
     }
     case 12: {
-        const int n = rng.range(1, 5);
+        const int n = rng.range(2, 6);
         q = f({"Which {txt} values have more than {n} {P}?", "List the {txt}s that appear for more than {n} {P}."},
               {{"txt", txt->phrase}, {"n", std::to_string(n)}});
         a = "SELECT " + txt->name + " FROM " + table + " GROUP BY " + txt->name + " HAVING COUNT(*) > " + std::to_string(n);

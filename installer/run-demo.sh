@@ -25,3 +25,15 @@ Assistant: SELECT COUNT(*) FROM head WHERE age > 56<|endoftext|>"
 echo
 echo "== greedy generation from the (untrained) tiny model: the reference path"
 "$SWARM" generate "$OUT/tiny-base" --prompt "How many singers do we have?" --max-tokens 16
+
+echo
+echo "== a project with the bundled sample datasets (generated, deterministic)"
+rm -f "$OUT/demo.swarm" "$OUT/demo.swarm-wal" "$OUT/demo.swarm-shm"
+"$SWARM" project create "$OUT/demo.swarm"
+"$SWARM" dataset samples --out "$OUT/samples"
+"$SWARM" dataset preview "$OUT/samples/nl2sql.jsonl" --rows 2
+"$SWARM" dataset import "$OUT/samples/nl2sql.jsonl" --project "$OUT/demo.swarm" --name nl2sql
+"$SWARM" dataset import "$OUT/samples/support-routing.jsonl" --project "$OUT/demo.swarm" --name router --quiet > /dev/null
+"$SWARM" dataset import "$OUT/samples/pii-masking.jsonl" --project "$OUT/demo.swarm" --name pii --quiet > /dev/null
+"$SWARM" dataset list --project "$OUT/demo.swarm"
+"$SWARM" dataset mask-preview pii --project "$OUT/demo.swarm" --color never

@@ -215,6 +215,29 @@ private slots:
         QCOMPARE(none.ceLoss.item<double>(), 0.0);           // not NaN
     }
 
+    void lossOnlyForwardMatchesFullForward() {
+        ModelConfig c = smallConfig();
+        EveModel a(c), b(c);
+        a->initWeights(31);
+        b->initWeights(31);
+        torch::Tensor idx = torch::tensor(randomIds(40, 50257, 12)).view({2, 20});
+        torch::Tensor labels = idx.clone();
+        labels.narrow(1, 0, 12).fill_(-100);
+        labels[1][19] = -100;                               // padding at the end of one row
+        EveOutput full = a->forward(idx, labels);
+        EveOutput part = b->forwardForLoss(idx, labels);
+        QCOMPARE(part.labelledTokens, full.labelledTokens);
+        QCOMPARE(part.logits.size(0), full.labelledTokens);
+        QVERIFY(std::fabs(part.loss.item<double>() - full.loss.item<double>()) < 1e-6);
+        full.loss.backward();
+        part.loss.backward();
+        auto pa = a->namedWeights(), pb = b->namedWeights();
+        for (size_t i = 0; i < pa.size(); ++i) {
+            if (!pa[i].second.grad().defined()) continue;
+            QVERIFY2(torch::allclose(pa[i].second.grad(), pb[i].second.grad(), 1e-5, 1e-7), pa[i].first.c_str());
+        }
+    }
+
     void routingStatisticsAreConsistent() {
         ModelConfig c = smallConfig();
         EveModel m(c);

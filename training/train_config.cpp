@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -127,6 +128,13 @@ void TrainConfig::validate(const std::string& source) const {
     if (keepCheckpoints < 1) fail("keep_checkpoints", "must be >= 1");
     if (evalEvery < 0) fail("eval_every", "must be >= 0");
     if (maxValidationExamples < 1) fail("max_validation_examples", "must be >= 1");
+}
+
+std::string defaultUserPresetFolder() {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : ".") / ".config";
+    return (base / "swarm-workbench" / "presets").string();
 }
 
 static fs::path presetPath(const std::string& folder, const std::string& name) {

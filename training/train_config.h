@@ -45,7 +45,9 @@ struct TrainConfig {
     int accumulationSteps() const { return (globalBatch + microBatch - 1) / microBatch; }
 };
 
-// User presets: JSON files in a folder (the GUI uses its settings folder).
+// User presets: JSON files in a folder; the CLI and the GUI share
+// $XDG_CONFIG_HOME/swarm-workbench/presets (~/.config/... when unset).
+std::string defaultUserPresetFolder();
 std::vector<std::string> listUserPresets(const std::string& folder);
 void saveUserPreset(const std::string& folder, const std::string& name, const TrainConfig& config);
 TrainConfig loadUserPreset(const std::string& folder, const std::string& name);

@@ -327,7 +327,7 @@ double Trainer::validate() {
     for (size_t start = 0; start < n; start += size_t(config_.microBatch)) {
         MicroBatch members(order.begin() + long(start), order.begin() + long(std::min(n, start + size_t(config_.microBatch))));
         MicroTensors m = makeMicroBatch(data_.validation, members, device_);
-        EveOutput out = model_->forward(m.ids, m.labels);
+        EveOutput out = model_->forwardForLoss(m.ids, m.labels);
         ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
         labelled += out.labelledTokens;
     }
@@ -416,7 +416,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
             EveOutput out;
             {
                 AutocastScope autocast(bf16, device_);
-                out = model_->forward(m.ids, m.labels);
+                out = model_->forwardForLoss(m.ids, m.labels);
             }
             const double seqShare = double(members.size()) / double(globalSeqs);
             // Normalised over the whole global batch, so accumulation equals one big batch.

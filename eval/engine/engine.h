@@ -86,7 +86,10 @@ private:
 
 struct SessionOptions {
     int context = 0;                  // KV cache length in tokens; 0: the model's block_size
-    int maxBatch = 64;                // tokens per forward pass (prefill chunk, batched-decode width)
+    // Tokens per forward pass: the prefill chunk and the widest batched decode. Larger chunks read
+    // each weight fewer times (f32 prefill of 256 tokens on eve-272m: 0.84 s of CPU with 64,
+    // 0.68 s with 256); the scratch grows by about 55 KiB per token for eve-272m.
+    int maxBatch = 128;
 };
 
 class Session {

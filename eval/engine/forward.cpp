@@ -191,9 +191,17 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
             const float* kc = st.k.data() + head;
             const float* vc = st.v.data() + head;
             float* sc = s.scores.data() + size_t(thread) * size_t(c.block_size);
+            // Scores: the cached keys 0..p of this head are a [p + 1, D] float matrix.
+            Mat keys;
+            keys.type = WType::F32;
+            keys.rows = p + 1;
+            keys.cols = D;
+            keys.rowBytes = size_t(D) * sizeof(float);
+            keys.data = reinterpret_cast<const uint8_t*>(kc);
+            kr.gemm[int(WType::F32)](keys, 0, p + 1, floatRows(q, D), 1, sc, p + 1);
             float mx = -std::numeric_limits<float>::infinity();
             for (int t = 0; t <= p; ++t) {
-                sc[t] = kr.dot(q, kc + int64_t(t) * D, D) * attScale;
+                sc[t] *= attScale;
                 mx = std::max(mx, sc[t]);
             }
             float sum = 0.0f;
@@ -433,7 +441,7 @@ void Model::decodeBatch(Session* const* sessions, const int32_t* tokens, int n) 
     if (n > s.cap)
         throw Error("engine: decodeBatch of " + std::to_string(n) + " sequences exceeds the first session's maxBatch (" +
                     std::to_string(s.cap) + ")");
-    if (s.logits.size() < size_t(s.cap) * size_t(V)) s.logits.assign(size_t(s.cap) * size_t(V), 0.0f);   // once
+    if (s.logits.size() < size_t(n) * size_t(V)) s.logits.resize(size_t(n) * size_t(V));   // grows once per wider batch
     for (int i = 0; i < n; ++i) {
         s.seq[size_t(i)] = sessions[i]->s_.get();
         s.pos[size_t(i)] = sessions[i]->s_->pos;

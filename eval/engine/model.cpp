@@ -22,13 +22,30 @@ namespace fs = std::filesystem;
 namespace swarm::engine {
 
 AlignedBuffer AlignedBuffer::make(size_t bytes) {
+    constexpr size_t kHuge = size_t(2) << 20;
     AlignedBuffer b;
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded > 0 ? rounded : 64);
+    const size_t rounded = std::max(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
+    void* p = std::aligned_alloc(kHuge, rounded);
     if (!p) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE);    // a hint: ignored where THP is off
     b.data.reset(static_cast<uint8_t*>(p));
-    b.size = bytes;
+    b.size = rounded;
     return b;
+}
+
+uint8_t* WeightArena::allocate(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes > kSlab / 2) {                  // large: an allocation of its own
+        large.push_back(AlignedBuffer::make(bytes));
+        return large.back().data.get();
+    }
+    if (bytes > left) {
+        slabs.push_back(AlignedBuffer::make(kSlab));
+        left = kSlab;
+    }
+    uint8_t* p = slabs.back().data.get() + (kSlab - left);
+    left -= bytes;
+    return p;
 }
 
 bool parseWType(const std::string& s, WType& out) {
@@ -145,8 +162,7 @@ Mat makeMat(Model::Impl& m, const Src& src) {
         m.stats.mappedBytes += mat.bytes();
         return mat;
     }
-    AlignedBuffer buf = AlignedBuffer::make(mat.bytes());
-    uint8_t* dst = buf.data.get();
+    uint8_t* dst = m.owned.allocate(mat.bytes());
     const int64_t rowsPerTask = 64;
     const int tasks = int((src.rows + rowsPerTask - 1) / rowsPerTask);
     m.pool->parallelFor(tasks, [&](int task, int) {
@@ -175,7 +191,6 @@ Mat makeMat(Model::Impl& m, const Src& src) {
     releasePages(src.data, src.bytes());
     mat.data = dst;
     m.stats.ownedBytes += mat.bytes();
-    m.owned.push_back(std::move(buf));
     return mat;
 }
 

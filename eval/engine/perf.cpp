@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::vector<int32_t> randomTokens(Rng& rng, int n) {
-    std::vector<int32_t> ids(size_t(n));
+    std::vector<int32_t> ids(static_cast<size_t>(n));
     for (int32_t& id : ids) id = int32_t(rng.next() % uint64_t(kEndOfText));   // ordinary tokens, no EOS
     return ids;
 }
@@ -41,9 +41,8 @@ PerfResult measurePerf(const Model& model, const PerfOptions& o) {
     PerfResult r;
     Rng rng(o.seed);
     {
-        SessionOptions so;
+        SessionOptions so;                        // the default prefill chunk
         so.context = o.context;
-        so.maxBatch = std::max(64, o.batch);
         Session s(model, so);
         s.prefill(randomTokens(rng, 8));          // warm-up: pages, caches, thread wake-up
         s.reset();

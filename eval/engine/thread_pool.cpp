@@ -16,7 +16,7 @@ namespace swarm::engine {
 namespace {
 // About 0.1-0.3 ms of spinning before a worker sleeps (pause is ~40-140 cycles).
 constexpr int kSpinBeforeSleep = 2000;
-constexpr int kSpinBeforeYield = 4000;
+constexpr int kSpinBeforeYield = 1000;
 } // namespace
 
 int availableCpuCount() {
@@ -45,32 +45,42 @@ ThreadPool::~ThreadPool() {
     for (std::thread& w : workers_) w.join();
 }
 
-void ThreadPool::work(int thread) {
+void ThreadPool::work(uint32_t gen, int thread) {
+    Slot& slot = slots_[gen & 1];
+    uint64_t t = ticket_.load(std::memory_order_acquire);
     for (;;) {
-        const int task = nextTask_.fetch_add(1, std::memory_order_relaxed);
-        if (task >= tasks_) break;
-        fn_(ctx_, task, thread);
+        if (uint32_t(t >> 32) != gen) return;                     // a newer run: this one is over
+        const uint32_t task = uint32_t(t);
+        if (int64_t(task) >= slot.tasks.load(std::memory_order_relaxed)) return;
+        if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+        // The task is ours; its run cannot end before it is done, so the slot is stable.
+        slot.fn.load(std::memory_order_relaxed)(slot.ctx.load(std::memory_order_relaxed), int(task), thread);
+        slot.done.fetch_add(1, std::memory_order_acq_rel);
+        t = ticket_.load(std::memory_order_acquire);
     }
 }
 
 void ThreadPool::workerLoop(int thread) {
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         int spins = 0;
-        while (generation_.load(std::memory_order_acquire) == seen) {
+        for (;;) {
             if (stop_.load(std::memory_order_relaxed)) return;
+            if (uint32_t(ticket_.load(std::memory_order_acquire) >> 32) != seen) break;
             if (++spins < kSpinBeforeSleep) {
                 SW_CPU_RELAX();
                 continue;
             }
             std::unique_lock<std::mutex> lock(wakeMutex_);
+            sleepers_.fetch_add(1);                                 // seq_cst: pairs with run()
             wake_.wait(lock, [&] {
-                return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen;
+                return stop_.load() || uint32_t(ticket_.load() >> 32) != seen;
             });
+            sleepers_.fetch_sub(1);
+            spins = 0;
         }
-        seen = generation_.load(std::memory_order_acquire);
-        work(thread);
-        busyWorkers_.fetch_sub(1, std::memory_order_acq_rel);
+        seen = uint32_t(ticket_.load(std::memory_order_acquire) >> 32);
+        work(seen, thread);
     }
 }
 
@@ -81,20 +91,20 @@ void ThreadPool::run(int tasks, TaskFn fn, void* ctx) {
         return;
     }
     std::lock_guard<std::mutex> runLock(runMutex_);
-    fn_ = fn;
-    ctx_ = ctx;
-    tasks_ = tasks;
-    nextTask_.store(0, std::memory_order_relaxed);
-    busyWorkers_.store(int(workers_.size()), std::memory_order_relaxed);
-    {
-        // Under the mutex, so that a worker about to sleep cannot miss the bump.
+    const uint32_t gen = ++generation_;
+    Slot& slot = slots_[gen & 1];
+    slot.fn.store(fn, std::memory_order_relaxed);
+    slot.ctx.store(ctx, std::memory_order_relaxed);
+    slot.tasks.store(tasks, std::memory_order_relaxed);
+    slot.done.store(0, std::memory_order_relaxed);
+    ticket_.store(uint64_t(gen) << 32);                             // seq_cst: publishes the slot
+    if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(wakeMutex_);
-        generation_.fetch_add(1, std::memory_order_release);
+        wake_.notify_all();
     }
-    wake_.notify_all();
-    work(0);
+    work(gen, 0);
     int spins = 0;
-    while (busyWorkers_.load(std::memory_order_acquire) != 0) {
+    while (slot.done.load(std::memory_order_acquire) < tasks) {
         if (++spins < kSpinBeforeYield) SW_CPU_RELAX();
         else std::this_thread::yield();
     }

@@ -1,0 +1,61 @@
+// `swarm-workbench [PROJECT]`: the desktop face of the workbench.
+//   --screenshot FILE --page NAME [--size WxH]   render a page to PNG and exit (README pictures)
+//   --theme light|dark
+#include "core/process_env.h"
+#include "core/runtime.h"
+#include "ui/app_settings.h"
+#include "ui/main_window.h"
+#include "ui/theme.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QTimer>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+    swarm::ensureThreadingEnvironment(argc, argv);
+    QApplication app(argc, argv);
+    QApplication::setApplicationName("swarm-workbench");
+    QApplication::setOrganizationName("swarm-workbench");
+    QApplication::setApplicationVersion(SWARM_VERSION);
+    QApplication::setDesktopFileName("swarm-workbench");
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("Swarm Workbench: build, evaluate and export small MoE specialists.");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument("project", "Project file to open (created when missing).", "[PROJECT]");
+    QCommandLineOption screenshot("screenshot", "Render a page to a PNG file and exit.", "file");
+    QCommandLineOption page("page", "The page to show: datasets, train, evaluate, playground, export.", "name");
+    QCommandLineOption size("size", "Window size for --screenshot, e.g. 1280x800.", "WxH", "1280x800");
+    QCommandLineOption theme("theme", "light or dark (default: the saved setting).", "name");
+    parser.addOptions({screenshot, page, size, theme});
+    parser.process(app);
+
+    swarm::ui::AppSettings settings = swarm::ui::AppSettings::load();
+    swarm::applyThreadCount(settings.threads);
+    swarm::ui::applyTheme(parser.isSet(theme) ? parser.value(theme) : settings.theme);
+
+    swarm::ui::MainWindow window;
+    if (!parser.positionalArguments().isEmpty() && !window.openProject(parser.positionalArguments().first())) return 1;
+    if (parser.isSet(page) && !window.showPage(parser.value(page))) {
+        std::fprintf(stderr, "swarm-workbench: unknown page '%s' (pages: %s)\n", qPrintable(parser.value(page)),
+                     qPrintable(window.pageNames().join(", ")));
+        return 2;
+    }
+    if (parser.isSet(screenshot)) {
+        const QStringList wh = parser.value(size).split('x');
+        if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
+        window.show();
+        // Let layouts settle and charts paint before grabbing.
+        QTimer::singleShot(600, &window, [&] {
+            const bool ok = window.grab().save(parser.value(screenshot), "PNG");
+            if (!ok) std::fprintf(stderr, "swarm-workbench: cannot write %s\n", qPrintable(parser.value(screenshot)));
+            QApplication::exit(ok ? 0 : 1);
+        });
+        return app.exec();
+    }
+    window.show();
+    return app.exec();
+}

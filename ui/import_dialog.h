@@ -1,0 +1,52 @@
+#pragma once
+// The import wizard: pick a file, see its format and first rows, choose or edit the mapping with
+// a live preview of what the model will be trained on, set length, split and seed.
+#include "core/dataset_import.h"
+
+#include <QDialog>
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QSpinBox;
+class QTableWidget;
+class QTimer;
+
+namespace swarm::ui {
+
+class ImportDialog : public QDialog {
+    Q_OBJECT
+public:
+    ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& takenNames, QWidget* parent = nullptr);
+    void setFile(const QString& path);
+    ImportOptions options() const;           // what the dialog describes now
+
+private slots:
+    void browse();
+    void schedulePreview();
+    void refreshPreview();
+    void presetChosen();
+
+private:
+    const Gpt2Tokenizer* tokenizer_;
+    QStringList takenNames_;
+    QLineEdit* path_;
+    QLabel* detected_;
+    QComboBox* preset_;
+    QPlainTextEdit* promptTemplate_;
+    QLineEdit* responseTemplate_;
+    QLabel* mappingNote_;
+    QTableWidget* preview_;
+    QLineEdit* name_;
+    QSpinBox* maxLen_;
+    QComboBox* overlong_;
+    QLineEdit* split_;
+    QSpinBox* seed_;
+    QPushButton* importButton_;
+    QTimer* debounce_;
+    bool fillingTemplates_ = false;
+};
+
+} // namespace swarm::ui

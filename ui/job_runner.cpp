@@ -1,0 +1,60 @@
+#include "job_runner.h"
+
+#include <QElapsedTimer>
+#include <QMetaObject>
+
+#include <exception>
+
+namespace swarm::ui {
+
+JobRunner::JobRunner(QObject* parent) : QObject(parent) {}
+
+JobRunner::~JobRunner() {
+    cancel();
+    if (thread_) {
+        thread_->wait();
+        delete thread_;
+    }
+}
+
+bool JobRunner::start(const QString& title, Work work) {
+    if (running_) return false;
+    if (thread_) {
+        thread_->wait();
+        delete thread_;
+        thread_ = nullptr;
+    }
+    running_ = true;
+    title_ = title;
+    cancelled_.store(false);
+    emit started(title);
+    thread_ = QThread::create([this, work = std::move(work)] {
+        bool ok = true;
+        QString message;
+        try {
+            message = work(*this);
+        } catch (const std::exception& e) {
+            ok = false;
+            message = QString::fromUtf8(e.what());
+        } catch (...) {
+            ok = false;
+            message = "unknown error";
+        }
+        QMetaObject::invokeMethod(this, [this, ok, message] {
+            running_ = false;
+            emit finished(ok, message);
+        }, Qt::QueuedConnection);
+    });
+    thread_->start();
+    return true;
+}
+
+void JobRunner::report(double fraction, const QString& text) {
+    // At most ~20 updates a second reach the UI thread, however often the job reports.
+    static thread_local QElapsedTimer last;
+    if (last.isValid() && last.elapsed() < 50 && fraction < 1.0) return;
+    last.restart();
+    QMetaObject::invokeMethod(this, [this, fraction, text] { emit progress(fraction, text); }, Qt::QueuedConnection);
+}
+
+} // namespace swarm::ui

@@ -1,0 +1,62 @@
+#pragma once
+// The workbench window: a navigation rail over the pages, the project (open, create, recent),
+// settings, and a status bar that shows the running job.
+#include <QMainWindow>
+
+class QLabel;
+class QListWidget;
+class QProgressBar;
+class QPushButton;
+class QStackedWidget;
+
+namespace swarm::ui {
+
+class DatasetsPage;
+class JobRunner;
+class TrainPage;
+class PlaygroundPage;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Opens the project file, creating it when it does not exist. Returns false (and says why) on failure.
+    bool openProject(const QString& path);
+    const QString& projectPath() const { return projectPath_; }
+    bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "export"
+    QStringList pageNames() const;
+
+    DatasetsPage* datasetsPage() const { return datasets_; }
+    TrainPage* trainPage() const { return train_; }
+    JobRunner* jobs() const { return jobs_; }
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private slots:
+    void newProject();
+    void openProjectDialog();
+    void showSettings();
+
+private:
+    void addPage(const QString& key, const QString& title, QWidget* page);
+    void rebuildRecentMenu();
+    void setJob(bool running, const QString& title);
+
+    QString projectPath_;
+    JobRunner* jobs_;
+    QListWidget* rail_;
+    QStackedWidget* stack_;
+    QStringList keys_;
+    DatasetsPage* datasets_;
+    TrainPage* train_;
+    PlaygroundPage* playground_ = nullptr;
+    QMenu* recentMenu_ = nullptr;
+    QLabel* jobLabel_;
+    QProgressBar* jobProgress_;
+    QPushButton* jobCancel_;
+};
+
+} // namespace swarm::ui

@@ -1,0 +1,590 @@
+#include "train_page.h"
+
+#include "app_settings.h"
+#include "theme.h"
+#include "training_controller.h"
+
+#include "core/error.h"
+#include "core/hf_folder.h"
+#include "training/memory_estimate.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+namespace swarm::ui {
+
+namespace {
+
+QString duration(double seconds) {
+    if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
+    const long s = long(seconds + 0.5);
+    if (s >= 3600) return QString("%1h%2m").arg(s / 3600).arg((s / 60) % 60, 2, 10, QChar('0'));
+    if (s >= 60) return QString("%1m%2s").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+    return QString("%1s").arg(s);
+}
+
+QCustomPlot* makePlot(const QString& name, const QString& x, const QString& y) {
+    auto* p = new QCustomPlot;
+    p->setObjectName(name);
+    styleChart(p, x, y);
+    return p;
+}
+
+QCPGraph* addLine(QCustomPlot* plot, const QString& name, int colour, bool scatter = false) {
+    QCPGraph* g = plot->addGraph();
+    g->setName(name);
+    g->setPen(QPen(seriesColor(colour), 1.6));
+    if (scatter) g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+    return g;
+}
+
+} // namespace
+
+TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new TrainingController(this)) {
+    setObjectName("trainPage");
+    const AppSettings settings = AppSettings::load();
+
+    // --- the run form -------------------------------------------------------------------------
+    runName_ = new QLineEdit;
+    runName_->setObjectName("runName");
+    runName_->setToolTip(tr("The run's name in the project; its folder is created under the runs folder (Settings)."));
+    dataset_ = new QComboBox;
+    dataset_->setObjectName("trainDataset");
+    dataset_->setToolTip(tr("The imported dataset: its train split is trained on, its validation split measured."));
+    baseModel_ = new QLineEdit;
+    baseModel_->setObjectName("baseModel");
+    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), e.g. Eve-2-MoE-IT-272M."));
+    auto* browseBase = new QPushButton(tr("\u2026"));
+    browseBase->setMaximumWidth(32);
+    auto* baseRow = new QHBoxLayout;
+    baseRow->addWidget(baseModel_, 1);
+    baseRow->addWidget(browseBase);
+    preset_ = new QComboBox;
+    preset_->setObjectName("trainPreset");
+    preset_->setToolTip(tr("specialist: the published recipe (2 epochs, batch 128, peak 5e-5, cosine). "
+                           "quick-test: minutes on a laptop CPU."));
+    epochs_ = new QSpinBox;
+    epochs_->setRange(1, 100);
+    epochs_->setToolTip(tr("Passes over the training split. The published specialists used at most 2: more over-fits."));
+    lr_ = new QDoubleSpinBox;
+    lr_->setDecimals(6);
+    lr_->setRange(1e-6, 0.5);
+    lr_->setSingleStep(1e-5);
+    lr_->setToolTip(tr("Peak learning rate, reached after the warm-up, then cosine decay to 10% of it."));
+    globalBatch_ = new QSpinBox;
+    globalBatch_->setRange(1, 65536);
+    globalBatch_->setToolTip(tr("Sequences per optimiser step (the recipe: 128)."));
+    microBatch_ = new QSpinBox;
+    microBatch_->setRange(1, 65536);
+    microBatch_->setObjectName("microBatch");
+    microBatch_->setToolTip(tr("Sequences per forward/backward pass: what must fit in memory. Gradient accumulation "
+                               "makes up the global batch, so results do not depend on it."));
+    maxSteps_ = new QSpinBox;
+    maxSteps_->setRange(0, 1 << 30);
+    maxSteps_->setObjectName("maxSteps");
+    maxSteps_->setSpecialValueText(tr("all"));
+    maxSteps_->setToolTip(tr("Stop after this many optimiser steps (0: every epoch); the schedule fits the steps run."));
+    device_ = new QComboBox;
+    device_->addItems({"cpu", "auto", "cuda", "cuda:1"});
+    device_->setCurrentText(settings.device);
+    device_->setToolTip(tr("cuda needs a LibTorch built with CUDA; auto takes the GPU when there is one."));
+    threads_ = new QSpinBox;
+    threads_->setRange(0, 1024);
+    threads_->setSpecialValueText(tr("all cores"));
+    threads_->setValue(settings.threads);
+    precision_ = new QComboBox;
+    precision_->addItem("f32", "f32");
+    precision_->addItem("bf16 (autocast)", "bf16");
+    precision_->setToolTip(tr("bf16 computes in bfloat16 where safe; master weights stay float32. Best on GPUs."));
+    preflight_ = new QLabel;
+    preflight_->setObjectName("preflight");
+    preflight_->setWordWrap(true);
+
+    auto* form = new QFormLayout;
+    form->addRow(tr("Run name"), runName_);
+    form->addRow(tr("Dataset"), dataset_);
+    form->addRow(tr("Base model"), baseRow);
+    form->addRow(tr("Preset"), preset_);
+    form->addRow(tr("Epochs"), epochs_);
+    form->addRow(tr("Peak learning rate"), lr_);
+    form->addRow(tr("Global batch"), globalBatch_);
+    form->addRow(tr("Micro-batch"), microBatch_);
+    form->addRow(tr("Max steps"), maxSteps_);
+    form->addRow(tr("Device"), device_);
+    form->addRow(tr("Threads"), threads_);
+    form->addRow(tr("Precision"), precision_);
+    auto* savePreset = new QPushButton(tr("Save as preset\u2026"));
+
+    startButton_ = new QPushButton(tr("Start"));
+    startButton_->setObjectName("startTraining");
+    startButton_->setShortcut(QKeySequence("Ctrl+Return"));
+    pauseButton_ = new QPushButton(tr("Pause"));
+    pauseButton_->setObjectName("pauseTraining");
+    cancelButton_ = new QPushButton(tr("Cancel"));
+    cancelButton_->setObjectName("cancelTraining");
+    resumeButton_ = new QPushButton(tr("Resume selected run"));
+    resumeButton_->setObjectName("resumeTraining");
+    auto* buttons = new QGridLayout;
+    buttons->addWidget(startButton_, 0, 0);
+    buttons->addWidget(pauseButton_, 0, 1);
+    buttons->addWidget(cancelButton_, 0, 2);
+    buttons->addWidget(resumeButton_, 1, 0, 1, 3);
+
+    auto* formBox = new QGroupBox(tr("Run"));
+    auto* formLayout = new QVBoxLayout(formBox);
+    formLayout->addLayout(form);
+    formLayout->addWidget(savePreset);
+    formLayout->addWidget(preflight_);
+    formLayout->addLayout(buttons);
+    formLayout->addStretch(1);
+    auto* formScroll = new QScrollArea;
+    formScroll->setWidget(formBox);
+    formScroll->setWidgetResizable(true);
+    formScroll->setMinimumWidth(330);
+
+    // --- charts ---------------------------------------------------------------------------------
+    progress_ = new QProgressBar;
+    progress_->setObjectName("trainProgress");
+    progressText_ = new QLabel(tr("No run in progress."));
+    progressText_->setObjectName("trainProgressText");
+    lossPlot_ = makePlot("lossChart", tr("optimiser step"), tr("loss (nats/token)"));
+    addLine(lossPlot_, tr("train"), 0);
+    addLine(lossPlot_, tr("validation"), 1, true);
+    lossPlot_->legend->setVisible(true);
+    lrPlot_ = makePlot("lrChart", tr("optimiser step"), tr("learning rate"));
+    addLine(lrPlot_, tr("learning rate"), 2);
+    gradPlot_ = makePlot("gradChart", tr("optimiser step"), tr("gradient norm"));
+    addLine(gradPlot_, tr("gradient norm"), 3);
+    speedPlot_ = makePlot("speedChart", tr("optimiser step"), tr("tokens / s"));
+    addLine(speedPlot_, tr("tokens/s"), 4);
+
+    heatPlot_ = makePlot("expertHeatmap", tr("expert"), tr("layer"));
+    heatPlot_->setInteractions({});
+    heatmap_ = new QCPColorMap(heatPlot_->xAxis, heatPlot_->yAxis);
+    auto* scale = new QCPColorScale(heatPlot_);
+    heatPlot_->plotLayout()->addElement(0, 1, scale);
+    scale->axis()->setLabel(tr("share of routed tokens"));
+    scale->axis()->setLabelColor(palette().color(QPalette::WindowText));
+    scale->axis()->setTickLabelColor(palette().color(QPalette::WindowText));
+    heatmap_->setColorScale(scale);
+    heatmap_->setGradient(QCPColorGradient::gpThermal);
+    heatmap_->setDataRange(QCPRange(0.0, 0.5));
+    heatmap_->setInterpolate(false);
+    entropyPlot_ = makePlot("entropyChart", tr("layer"), tr("router entropy (nats)"));
+    entropyPlot_->setInteractions({});
+
+    auto* charts = new QGridLayout;
+    charts->addWidget(lossPlot_, 0, 0);
+    charts->addWidget(lrPlot_, 0, 1);
+    charts->addWidget(gradPlot_, 1, 0);
+    charts->addWidget(speedPlot_, 1, 1);
+    charts->addWidget(heatPlot_, 2, 0);
+    charts->addWidget(entropyPlot_, 2, 1);
+
+    warnings_ = new QListWidget;
+    warnings_->setObjectName("trainWarnings");
+    runs_ = new QTableWidget(0, 7);
+    runs_->setObjectName("runsTable");
+    runs_->setHorizontalHeaderLabels({tr("Run"), tr("Status"), tr("Steps"), tr("Train loss"), tr("Val loss"), tr("Time"), tr("Folder")});
+    runs_->horizontalHeader()->setSectionResizeMode(6, QHeaderView::Stretch);
+    runs_->verticalHeader()->hide();
+    runs_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    runs_->setSelectionMode(QAbstractItemView::SingleSelection);
+    runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    overlay_ = new QCheckBox(tr("Overlay every run's loss"));
+    overlay_->setObjectName("overlayRuns");
+    auto* runsBox = new QWidget;
+    auto* runsLayout = new QVBoxLayout(runsBox);
+    runsLayout->setContentsMargins(0, 0, 0, 0);
+    runsLayout->addWidget(overlay_);
+    runsLayout->addWidget(runs_);
+    auto* bottom = new QTabWidget;
+    bottom->addTab(runsBox, tr("Runs"));
+    bottom->addTab(warnings_, tr("Warnings"));
+
+    auto* right = new QWidget;
+    auto* rightLayout = new QVBoxLayout(right);
+    auto* progressRow = new QHBoxLayout;
+    progressRow->addWidget(progress_, 1);
+    progressRow->addWidget(progressText_, 2);
+    rightLayout->addLayout(progressRow);
+    rightLayout->addLayout(charts, 3);
+    rightLayout->addWidget(bottom, 1);
+
+    auto* split = new QSplitter;
+    split->addWidget(formScroll);
+    split->addWidget(right);
+    split->setStretchFactor(1, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(split);
+
+    // --- behaviour ----------------------------------------------------------------------------
+    for (const std::string& name : TrainConfig::builtinPresetNames()) preset_->addItem(QString::fromStdString(name));
+    for (const std::string& name : listUserPresets(defaultUserPresetFolder())) preset_->addItem(QString::fromStdString(name));
+    preset_->setCurrentText("specialist");
+    setFormConfig(TrainConfig::preset("specialist"));
+
+    connect(preset_, &QComboBox::currentIndexChanged, this, &TrainPage::presetChosen);
+    connect(browseBase, &QPushButton::clicked, this, [this] {
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Base model folder"), baseModel_->text());
+        if (!dir.isEmpty()) baseModel_->setText(dir);
+    });
+    connect(savePreset, &QPushButton::clicked, this, [this] {
+        bool ok = false;
+        QString name = QInputDialog::getText(this, tr("Save preset"), tr("Preset name"), QLineEdit::Normal, {}, &ok);
+        if (!ok || name.isEmpty()) return;
+        try {
+            saveUserPreset(defaultUserPresetFolder(), name.toStdString(), formConfig());
+            if (preset_->findText(name) < 0) preset_->addItem(name);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Save preset"), QString::fromUtf8(e.what()));
+        }
+    });
+    for (QSpinBox* s : {microBatch_, globalBatch_}) connect(s, &QSpinBox::valueChanged, this, &TrainPage::updatePreflight);
+    connect(baseModel_, &QLineEdit::textChanged, this, &TrainPage::updatePreflight);
+    connect(dataset_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(precision_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(startButton_, &QPushButton::clicked, this, &TrainPage::start);
+    connect(pauseButton_, &QPushButton::clicked, this, &TrainPage::pauseRun);
+    connect(cancelButton_, &QPushButton::clicked, this, &TrainPage::cancelRun);
+    connect(resumeButton_, &QPushButton::clicked, this, &TrainPage::resumeSelected);
+    connect(runs_, &QTableWidget::currentCellChanged, this, [this](int row) { showRun(row); });
+    connect(overlay_, &QCheckBox::toggled, this, [this] { showRun(runs_->currentRow()); });
+
+    connect(controller_, &TrainingController::started, this, [this](qint64 startStep, qint64 total) {
+        progress_->setRange(0, int(total));
+        progress_->setValue(int(startStep));
+        progressText_->setText(startStep > 0 ? tr("Resumed after step %1 of %2").arg(startStep).arg(total)
+                                             : tr("Started: %1 steps").arg(total));
+        reloadRuns();
+    });
+    connect(controller_, &TrainingController::step, this, &TrainPage::onStep);
+    connect(controller_, &TrainingController::validation, this, &TrainPage::onValidation);
+    connect(controller_, &TrainingController::warning, this, [this](qint64 step, const QString& message) {
+        warnings_->insertItem(0, tr("step %1: %2").arg(step).arg(message));
+    });
+    connect(controller_, &TrainingController::checkpoint, this, [this](qint64 step, const QString&) {
+        emit status(tr("Checkpoint written at step %1").arg(step));
+    });
+    connect(controller_, &TrainingController::finished, this, [this](const RunResult& r) {
+        progressText_->setText(tr("Run %1 after %2 of %3 steps (%4): train loss %5%6")
+                                   .arg(statusName(r.status)).arg(r.steps).arg(r.totalSteps).arg(duration(r.seconds))
+                                   .arg(r.trainLoss, 0, 'f', 4)
+                                   .arg(r.validationLoss >= 0 ? tr(", validation %1").arg(r.validationLoss, 0, 'f', 4) : QString()));
+        if (r.status == RunResult::Diverged) QMessageBox::warning(this, tr("Training stopped"), QString::fromStdString(r.message));
+        emit jobStateChanged(false, {});
+        emit status(QString::fromStdString(r.message));
+        updateButtons();
+        reloadRuns();
+        emit runFinished();
+    });
+    connect(controller_, &TrainingController::failed, this, [this](const QString& message) {
+        progressText_->setText(tr("Failed: %1").arg(message));
+        emit jobStateChanged(false, {});
+        QMessageBox::warning(this, tr("Training"), message);
+        updateButtons();
+        reloadRuns();
+        emit runFinished();
+    });
+    setProject({});
+}
+
+TrainPage::~TrainPage() {
+    controller_->cancel();
+    controller_->waitForFinished();
+}
+
+void TrainPage::setProject(const QString& path) {
+    projectPath_ = path;
+    store_.reset();
+    if (!path.isEmpty()) {
+        registerTrainingSchema();
+        store_ = std::make_unique<ProjectStore>(ProjectStore::open(path.toStdString()));
+    }
+    reloadDatasets();
+    reloadRuns();
+    clearCharts();
+    if (runs_->rowCount() > 0) runs_->selectRow(0);   // the latest run's full history
+    updateButtons();
+}
+
+void TrainPage::reloadDatasets() {
+    QSignalBlocker block(dataset_);
+    const QString current = dataset_->currentText();
+    dataset_->clear();
+    if (store_)
+        for (const DatasetInfo& d : store_->datasets())
+            dataset_->addItem(QString::fromStdString(d.name), qlonglong(d.id));
+    if (dataset_->findText(current) >= 0) dataset_->setCurrentText(current);
+    block.unblock();
+    updatePreflight();
+    updateButtons();
+}
+
+void TrainPage::setBaseModel(const QString& dir) { baseModel_->setText(dir); }
+
+bool TrainPage::running() const { return controller_->running(); }
+
+int TrainPage::plottedTrainPoints() const { return lossPlot_->graph(0)->dataCount(); }
+
+void TrainPage::setFormConfig(const TrainConfig& c) {
+    epochs_->setValue(c.epochs);
+    lr_->setValue(c.peakLr);
+    globalBatch_->setValue(c.globalBatch);
+    microBatch_->setValue(c.microBatch);
+    maxSteps_->setValue(c.maxSteps);
+    precision_->setCurrentIndex(c.precision == "bf16" ? 1 : 0);
+}
+
+TrainConfig TrainPage::formConfig() const {
+    const std::string name = preset_->currentText().toStdString();
+    TrainConfig c;
+    try {
+        bool builtin = false;
+        for (const std::string& b : TrainConfig::builtinPresetNames()) builtin |= b == name;
+        c = builtin ? TrainConfig::preset(name) : loadUserPreset(defaultUserPresetFolder(), name);
+    } catch (const std::exception&) {
+    }
+    c.epochs = epochs_->value();
+    c.peakLr = lr_->value();
+    c.globalBatch = globalBatch_->value();
+    c.microBatch = std::min(microBatch_->value(), globalBatch_->value());
+    c.maxSteps = maxSteps_->value();
+    c.device = device_->currentText().toStdString();
+    c.threads = threads_->value();
+    c.precision = precision_->currentData().toString().toStdString();
+    return c;
+}
+
+void TrainPage::presetChosen() {
+    const std::string name = preset_->currentText().toStdString();
+    try {
+        bool builtin = false;
+        for (const std::string& b : TrainConfig::builtinPresetNames()) builtin |= b == name;
+        setFormConfig(builtin ? TrainConfig::preset(name) : loadUserPreset(defaultUserPresetFolder(), name));
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Preset"), QString::fromUtf8(e.what()));
+    }
+    updatePreflight();
+}
+
+void TrainPage::updatePreflight() {
+    preflight_->setText(tr("Memory pre-flight: choose a base model and a dataset."));
+    if (!store_ || dataset_->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
+    try {
+        ModelConfig mc = ModelConfig::load(locateHfModel(baseModel_->text().toStdString()).configPath);
+        nlohmann::json report = store_->validationReport(dataset_->currentData().toLongLong());
+        int longest = mc.block_size;
+        if (report.is_object() && report["tokens"]["total"].contains("max")) longest = report["tokens"]["total"]["max"].get<int>();
+        const TrainConfig c = formConfig();
+        PreflightVerdict v = preflight(mc, c.microBatch, std::max(longest, 1), c.precision == "bf16", availableMemory(c.device));
+        const char* colour = v.kind == PreflightVerdict::DoesNotFit ? "#c0392b" : v.kind == PreflightVerdict::Tight ? "#b9770e" : "#1e8449";
+        preflight_->setText(QString("<span style='color:%1'><b>%2</b></span> This run %3.")
+                                .arg(colour)
+                                .arg(v.kind == PreflightVerdict::DoesNotFit ? tr("Will not fit.")
+                                     : v.kind == PreflightVerdict::Tight    ? tr("Tight.")
+                                                                             : tr("Fits."))
+                                .arg(QString::fromStdString(v.message).toHtmlEscaped()));
+    } catch (const std::exception& e) {
+        preflight_->setText(QString::fromUtf8(e.what()).toHtmlEscaped());
+    }
+}
+
+void TrainPage::updateButtons() {
+    const bool busy = controller_->running();
+    startButton_->setEnabled(!busy && store_ && dataset_->count() > 0);
+    pauseButton_->setEnabled(busy);
+    cancelButton_->setEnabled(busy);
+    resumeButton_->setEnabled(!busy && runs_->currentRow() >= 0);
+}
+
+void TrainPage::clearCharts() {
+    for (QCustomPlot* p : {lossPlot_, lrPlot_, gradPlot_, speedPlot_}) {
+        for (int i = 0; i < p->graphCount(); ++i) p->graph(i)->data()->clear();
+        while (p->graphCount() > (p == lossPlot_ ? 2 : 1)) p->removeGraph(p->graphCount() - 1);
+        p->replot();
+    }
+    heatmap_->data()->clear();
+    heatPlot_->replot();
+    entropyPlot_->clearPlottables();
+    entropyPlot_->replot();
+    warnings_->clear();
+}
+
+void TrainPage::start() {
+    if (!store_ || controller_->running()) return;
+    const AppSettings settings = AppSettings::load();
+    QString name = runName_->text().trimmed();
+    if (name.isEmpty()) name = QString("%1-%2").arg(dataset_->currentText(), QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss"));
+    const QString runDir = QDir(settings.runsFolder).filePath(name);
+    if (QFileInfo::exists(runDir + "/run.json")) {
+        QMessageBox::warning(this, tr("Training"), tr("A run named '%1' exists already: choose another name.").arg(name));
+        return;
+    }
+    TrainConfig config = formConfig();
+    try {
+        config.validate("run form");
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Training"), QString::fromUtf8(e.what()));
+        return;
+    }
+    clearCharts();
+    currentRunDir_ = runDir;
+    controller_->startNew(projectPath_, runDir, name, baseModel_->text(), config, dataset_->currentData().toLongLong());
+    progressText_->setText(tr("Loading the model and the data\u2026"));
+    emit jobStateChanged(true, tr("Training %1").arg(name));
+    updateButtons();
+}
+
+void TrainPage::pauseRun() { controller_->pause(); }
+void TrainPage::cancelRun() { controller_->cancel(); }
+
+void TrainPage::resumeSelected() {
+    const int row = runs_->currentRow();
+    if (row < 0 || controller_->running()) return;
+    const QString runDir = runs_->item(row, 6)->text();
+    clearCharts();
+    currentRunDir_ = runDir;
+    showRun(row);     // the history so far, then live points continue it
+    controller_->resume(projectPath_, runDir);
+    emit jobStateChanged(true, tr("Training %1").arg(QFileInfo(runDir).fileName()));
+    updateButtons();
+}
+
+void TrainPage::onStep(const StepMetrics& m) {
+    lossPlot_->graph(0)->addData(double(m.step), m.loss);
+    lrPlot_->graph(0)->addData(double(m.step), m.lr);
+    gradPlot_->graph(0)->addData(double(m.step), m.gradNorm);
+    speedPlot_->graph(0)->addData(double(m.step), m.tokensPerSecond);
+    for (QCustomPlot* p : {lossPlot_, lrPlot_, gradPlot_, speedPlot_}) {
+        p->rescaleAxes();
+        p->replot(QCustomPlot::rpQueuedReplot);     // coalesced: many steps, one paint
+    }
+    showHeatmap(m.expertShare, m.routerEntropy);
+    progress_->setRange(0, int(m.totalSteps));
+    progress_->setValue(int(m.step));
+    progressText_->setText(tr("step %1/%2 \u00b7 epoch %3 \u00b7 loss %4 \u00b7 %5 tok/s \u00b7 elapsed %6 \u00b7 ETA %7")
+                               .arg(m.step).arg(m.totalSteps).arg(m.epoch + 1).arg(m.loss, 0, 'f', 4)
+                               .arg(m.tokensPerSecond, 0, 'f', 0).arg(duration(m.elapsedSeconds)).arg(duration(m.etaSeconds)));
+}
+
+void TrainPage::onValidation(const ValidationMetrics& v) {
+    lossPlot_->graph(1)->addData(double(v.step), v.loss);
+    lossPlot_->rescaleAxes();
+    lossPlot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void TrainPage::showHeatmap(const std::vector<std::vector<double>>& share, const std::vector<double>& entropy) {
+    if (share.empty()) return;
+    const int layers = int(share.size()), experts = int(share[0].size());
+    heatmap_->data()->setSize(experts, layers);
+    heatmap_->data()->setRange(QCPRange(0, experts - 1), QCPRange(0, layers - 1));
+    for (int l = 0; l < layers; ++l)
+        for (int e = 0; e < experts && e < int(share[size_t(l)].size()); ++e) heatmap_->data()->setCell(e, l, share[size_t(l)][size_t(e)]);
+    heatPlot_->xAxis->setRange(-0.5, experts - 0.5);
+    heatPlot_->yAxis->setRange(-0.5, layers - 0.5);
+    heatPlot_->replot(QCustomPlot::rpQueuedReplot);
+
+    entropyPlot_->clearPlottables();
+    auto* bars = new QCPBars(entropyPlot_->xAxis, entropyPlot_->yAxis);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(seriesColor(5));
+    QVector<double> x, y;
+    for (int l = 0; l < int(entropy.size()); ++l) {
+        x << l;
+        y << entropy[size_t(l)];
+    }
+    bars->setData(x, y);
+    entropyPlot_->xAxis->setRange(-0.5, std::max(1, int(entropy.size())) - 0.5);
+    entropyPlot_->yAxis->setRange(0, std::log(double(std::max(2, experts))) * 1.05);   // log E: uniform routing
+    entropyPlot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void TrainPage::reloadRuns() {
+    QSignalBlocker block(runs_);
+    runs_->setRowCount(0);
+    if (!store_) return;
+    RunStore runs(*store_);
+    for (const RunRecord& r : runs.runs()) {
+        const int row = runs_->rowCount();
+        runs_->insertRow(row);
+        runs_->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(r.name)));
+        runs_->item(row, 0)->setData(Qt::UserRole, qlonglong(r.id));
+        runs_->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(r.status)));
+        runs_->setItem(row, 2, new QTableWidgetItem(QString("%1/%2").arg(r.stepsDone).arg(r.totalSteps)));
+        runs_->setItem(row, 3, new QTableWidgetItem(QString::number(r.trainLoss, 'f', 4)));
+        runs_->setItem(row, 4, new QTableWidgetItem(r.validationLoss >= 0 ? QString::number(r.validationLoss, 'f', 4) : "-"));
+        runs_->setItem(row, 5, new QTableWidgetItem(duration(r.seconds)));
+        runs_->setItem(row, 6, new QTableWidgetItem(QString::fromStdString(r.runDir)));
+    }
+    block.unblock();
+    updateButtons();
+}
+
+void TrainPage::showRun(int row) {
+    updateButtons();
+    if (!store_ || row < 0 || row >= runs_->rowCount()) return;
+    if (controller_->running() && runs_->item(row, 6)->text() == currentRunDir_) return;   // live already
+    RunStore runs(*store_);
+    const int64_t id = runs_->item(row, 0)->data(Qt::UserRole).toLongLong();
+    if (!controller_->running()) {
+        clearCharts();
+        for (const MetricRow& m : runs.metrics(id)) {
+            if (m.kind == "train") {
+                lossPlot_->graph(0)->addData(double(m.step), m.loss);
+                lrPlot_->graph(0)->addData(double(m.step), m.lr);
+                gradPlot_->graph(0)->addData(double(m.step), m.gradNorm);
+                speedPlot_->graph(0)->addData(double(m.step), m.tokensPerSecond);
+                std::vector<std::vector<double>> share;
+                for (const auto& layer : m.expertShare) share.emplace_back(layer.begin(), layer.end());
+                showHeatmap(share, std::vector<double>(m.routerEntropy.begin(), m.routerEntropy.end()));
+            } else {
+                lossPlot_->graph(1)->addData(double(m.step), m.loss);
+            }
+        }
+        for (const RunEvent& e : runs.events(id))
+            if (e.kind == "warning") warnings_->insertItem(0, tr("step %1: %2").arg(e.step).arg(QString::fromStdString(e.message)));
+    }
+    if (overlay_->isChecked()) {
+        int colour = 2;
+        for (const RunRecord& r : runs.runs()) {
+            if (r.id == id) continue;
+            QCPGraph* g = lossPlot_->addGraph();
+            g->setName(QString::fromStdString(r.name));
+            QPen pen(seriesColor(colour++), 1.2, Qt::DashLine);
+            g->setPen(pen);
+            for (const MetricRow& m : runs.metrics(r.id, "train")) g->addData(double(m.step), m.loss);
+        }
+    }
+    for (QCustomPlot* p : {lossPlot_, lrPlot_, gradPlot_, speedPlot_}) {
+        p->rescaleAxes();
+        p->replot();
+    }
+}
+
+} // namespace swarm::ui

@@ -1,0 +1,105 @@
+#pragma once
+// Train: the run form with presets and the memory pre-flight, start/pause/cancel/resume, and the
+// live charts (loss, learning rate, gradient norm, tokens/s, expert utilisation heatmap, router
+// entropy); earlier runs from the project with their curves overlaid.
+#include "training/run_store.h"
+#include "training/train_config.h"
+
+#include <QWidget>
+
+#include <memory>
+
+class QCheckBox;
+class QComboBox;
+class QCPColorMap;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace swarm::ui {
+
+class TrainingController;
+
+class TrainPage : public QWidget {
+    Q_OBJECT
+public:
+    explicit TrainPage(QWidget* parent = nullptr);
+    ~TrainPage() override;
+    void setProject(const QString& path);
+    void reloadDatasets();
+
+    TrainingController* controller() const { return controller_; }
+    TrainConfig formConfig() const;
+    void setBaseModel(const QString& dir);
+    int plottedTrainPoints() const;          // for tests: points on the loss chart's train curve
+    bool running() const;
+
+signals:
+    void status(const QString& message);
+    void jobStateChanged(bool running, const QString& title);
+    void runFinished();
+
+public slots:
+    void start();
+    void pauseRun();
+    void cancelRun();
+    void resumeSelected();
+
+private slots:
+    void presetChosen();
+    void updatePreflight();
+    void onStep(const swarm::StepMetrics& m);
+    void onValidation(const swarm::ValidationMetrics& v);
+    void showRun(int row);
+
+private:
+    void reloadRuns();
+    void clearCharts();
+    void setFormConfig(const TrainConfig& c);
+    void updateButtons();
+    TrainingData loadData(int64_t datasetId) const;
+    void showHeatmap(const std::vector<std::vector<double>>& share, const std::vector<double>& entropy);
+
+    QString projectPath_;
+    std::unique_ptr<ProjectStore> store_;
+    TrainingController* controller_;
+    QString currentRunDir_;
+
+    QLineEdit* runName_;
+    QComboBox* dataset_;
+    QLineEdit* baseModel_;
+    QComboBox* preset_;
+    QSpinBox* epochs_;
+    QDoubleSpinBox* lr_;
+    QSpinBox* globalBatch_;
+    QSpinBox* microBatch_;
+    QSpinBox* maxSteps_;
+    QComboBox* device_;
+    QSpinBox* threads_;
+    QComboBox* precision_;
+    QLabel* preflight_;
+    QPushButton* startButton_;
+    QPushButton* pauseButton_;
+    QPushButton* cancelButton_;
+    QPushButton* resumeButton_;
+    QProgressBar* progress_;
+    QLabel* progressText_;
+    QCustomPlot* lossPlot_;
+    QCustomPlot* lrPlot_;
+    QCustomPlot* gradPlot_;
+    QCustomPlot* speedPlot_;
+    QCustomPlot* heatPlot_;
+    QCPColorMap* heatmap_ = nullptr;
+    QCustomPlot* entropyPlot_;
+    QListWidget* warnings_;
+    QTableWidget* runs_;
+    QCheckBox* overlay_;
+};
+
+} // namespace swarm::ui

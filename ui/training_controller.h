@@ -1,0 +1,54 @@
+#pragma once
+// Runs a Trainer on its own QThread and turns its callbacks into Qt signals delivered on the UI
+// thread. Pause and cancel are requests the trainer honours between micro-batches.
+#include "training/trainer.h"
+
+#include <QMetaType>
+#include <QObject>
+#include <QString>
+#include <QThread>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+
+namespace swarm::ui {
+
+// The training and validation examples of a project dataset (read on the calling thread).
+TrainingData loadTrainingData(const std::string& projectPath, int64_t datasetId);
+
+class TrainingController : public QObject {
+    Q_OBJECT
+public:
+    explicit TrainingController(QObject* parent = nullptr);
+    ~TrainingController() override;            // cancels a running run and waits for it
+
+    // Loading the model and the data happens on the training thread (an eve-272m base takes
+    // seconds); problems arrive as failed(message). False if a run is already in progress.
+    bool startNew(const QString& projectPath, const QString& runDir, const QString& runName, const QString& baseModel,
+                  const TrainConfig& config, int64_t datasetId);
+    bool resume(const QString& projectPath, const QString& runDir);
+    void pause() { control_.store(kPause); }
+    void cancel() { control_.store(kCancel); }
+    bool running() const { return thread_ != nullptr; }
+    void waitForFinished();
+
+signals:
+    void started(qint64 startStep, qint64 totalSteps);
+    void step(const swarm::StepMetrics& m);
+    void validation(const swarm::ValidationMetrics& v);
+    void warning(qint64 step, const QString& message);
+    void checkpoint(qint64 step, const QString& path);
+    void finished(const swarm::RunResult& result);
+    void failed(const QString& message);
+
+private:
+    bool launch(std::function<std::unique_ptr<Trainer>()> makeTrainer, const QString& projectPath, const QString& runDir,
+                const QString& runName);
+
+    QThread* thread_ = nullptr;
+    std::atomic<int> control_{kRun};
+};
+
+} // namespace swarm::ui

@@ -25,7 +25,7 @@ namespace {
 
 std::atomic<int> g_control{kRun};
 
-extern "C" void onInterrupt(int) {
+void onInterrupt(int) {
     if (g_control.load() != kRun) _exit(130);      // a second Ctrl-C: stop now
     g_control.store(kCancel);
 }

@@ -2,6 +2,9 @@
 // train the tiny model a few steps from the Train page, watch the charts gain points, and keep
 // the UI thread responsive throughout (longest event-loop stall measured).
 #include "ui/datasets_page.h"
+#include "ui/evaluate_page.h"
+#include "ui/export_page.h"
+#include "ui/playground_page.h"
 #include "ui/dataset_table_model.h"
 #include "ui/job_runner.h"
 #include "ui/main_window.h"
@@ -12,6 +15,8 @@
 #include "core/model_io.h"
 
 #include <QComboBox>
+#include <QFileInfo>
+#include <QPlainTextEdit>
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QPushButton>
@@ -118,7 +123,67 @@ private slots:
         runs->selectRow(0);
         QCOMPARE(page->plottedTrainPoints(), 6);
         QVERIFY(window_->grab().save(tmp_.filePath("train.png")));
+        finalModel_ = QString::fromStdString(r.finalModelDir);
     }
+
+    void playgroundStreamsTokensWithExperts() {
+        QVERIFY(!finalModel_.isEmpty());
+        QVERIFY(window_->showPage("playground"));
+        auto* page = window_->findChild<PlaygroundPage*>("playgroundPage");
+        PlaygroundPane* pane = page->pane(0);
+        pane->setModelPath(finalModel_);
+        window_->findChild<QPlainTextEdit*>("playgroundPrompt")->setPlainText("How many singers do we have?");
+        window_->findChild<QSpinBox*>("playgroundMaxTokens")->setValue(8);
+        QSignalSpy done(pane, &PlaygroundPane::finished);
+        QTest::mouseClick(window_->findChild<QPushButton*>("playgroundGenerate"), Qt::LeftButton);
+        QVERIFY(done.wait(120000));
+        QVERIFY2(pane->generatedTokens() >= 1 && pane->generatedTokens() <= 8, qPrintable(done.first().at(0).toString()));
+        auto* experts = window_->findChild<QCustomPlot*>("playgroundAExperts");
+        auto* map = qobject_cast<QCPColorMap*>(experts->plottable(0));
+        QCOMPARE(map->data()->keySize(), pane->generatedTokens());     // one column per token
+        QCOMPARE(map->data()->valueSize(), 4);                          // one row per layer of tiny
+    }
+
+    void exportPageWritesAndRechecksGguf() {
+        QVERIFY(window_->showPage("export"));
+        auto* page = window_->findChild<ExportPage*>("exportPage");
+        page->setSource(finalModel_);
+        window_->findChild<QComboBox*>("exportFormat")->setCurrentIndex(0);   // GGUF
+        window_->findChild<QComboBox*>("exportDType")->setCurrentIndex(0);    // Q8_0
+        const QString out = tmp_.filePath("tiny-q8_0.gguf");
+        page->setOutput(out);
+        QSignalSpy done(window_->jobs(), &JobRunner::finished);
+        QTest::mouseClick(window_->findChild<QPushButton*>("exportButton"), Qt::LeftButton);
+        QVERIFY(done.wait(300000));
+        QVERIFY2(done.first().at(0).toBool(), qPrintable(done.first().at(1).toString()));
+        QVERIFY(QFileInfo(out).size() > 1000000);
+        QVERIFY2(page->resultText().contains("top-1 agreement"), qPrintable(page->resultText()));
+        exported_ = out;
+    }
+
+    void evaluatePageComparesModels() {
+        QVERIFY(window_->showPage("evaluate"));
+        auto* page = window_->findChild<EvaluatePage*>("evaluatePage");
+        page->reloadDatasets();
+        page->addModel(finalModel_);
+        page->addModel(exported_);
+        window_->findChild<QSpinBox*>("evalLimit")->setValue(3);
+        window_->findChild<QSpinBox*>("evalMaxTokens")->setValue(12);
+        QSignalSpy done(page, &EvaluatePage::evaluated);
+        QTest::mouseClick(window_->findChild<QPushButton*>("evalRun"), Qt::LeftButton);
+        QVERIFY(done.wait(300000));
+        QCOMPARE(page->comparedModels(), 2);
+        auto* metrics = window_->findChild<QTableWidget*>("evalMetrics");
+        QCOMPARE(metrics->rowCount(), 2);
+        auto* examples = window_->findChild<QTableWidget*>("evalExamples");
+        QCOMPARE(examples->rowCount(), 3);
+        QCOMPARE(examples->columnCount(), 4);                            // prompt, reference, 2 models
+        QVERIFY(window_->findChild<QPushButton*>("evalReport")->isEnabled());
+    }
+
+private:
+    QString finalModel_;
+    QString exported_;
 };
 
 QTEST_MAIN(TestGui)

@@ -207,6 +207,7 @@ private slots:
         }
         // The run folder: final HF model, metrics.csv with each step once, the last K checkpoints.
         QVERIFY(QFile::exists(QString::fromStdString(runDir + "/final/model.safetensors")));
+        QVERIFY(QDir::isAbsolutePath(QString::fromStdString(Trainer::readManifest(runDir)["final_model"].get<std::string>())));
         LoadedModel final = loadEveModel(runDir + "/final");
         QCOMPARE(final.config.n_layer, smallModel().n_layer);
         std::ifstream csv(runDir + "/metrics.csv");
@@ -223,6 +224,19 @@ private slots:
         CheckpointStore store(runDir, c.keepCheckpoints);
         QVERIFY(int(store.list().size()) <= c.keepCheckpoints);
         QCOMPARE(store.latest()->step, int64_t(10));
+    }
+
+    void relativeRunFolderIsRecordedAbsolute() {
+        QTemporaryDir tmp;
+        const std::string base = makeBaseModel(tmp, "base");
+        const QString cwd = QDir::currentPath();
+        QVERIFY(QDir::setCurrent(tmp.path()));
+        TrainConfig c = quickConfig();
+        c.maxSteps = 1;
+        auto t = Trainer::create("relative-run", base, c, syntheticData(8, 0, 1));
+        RunResult r = t->run();
+        QDir::setCurrent(cwd);
+        QCOMPARE(QString::fromStdString(r.finalModelDir), tmp.filePath("relative-run/final"));
     }
 
     void pauseThenResumeAndRefuseOtherData() {

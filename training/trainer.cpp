@@ -190,7 +190,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
     std::unique_ptr<Trainer> t(new Trainer());
     t->config_ = config;
     t->data_ = std::move(data);
-    t->runDir_ = runDir;
+    t->runDir_ = fs::absolute(runDir).lexically_normal().string();   // recorded paths must not depend on the cwd
     t->baseModelDir_ = baseModelDir;
     t->setUp(baseModelDir);
     t->manifest_ = json{{"format", "swarm-run"},
@@ -216,7 +216,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData
     json manifest = readManifest(runDir);
     std::unique_ptr<Trainer> t(new Trainer());
     t->manifest_ = manifest;
-    t->runDir_ = runDir;
+    t->runDir_ = fs::absolute(runDir).lexically_normal().string();
     t->config_ = TrainConfig::fromJson(manifest.at("config"), runDir + "/run.json");
     t->baseModelDir_ = manifest.value("base_model", "");
     if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))

@@ -2,6 +2,9 @@
 
 #include "app_settings.h"
 #include "datasets_page.h"
+#include "evaluate_page.h"
+#include "export_page.h"
+#include "playground_page.h"
 #include "job_runner.h"
 #include "settings_dialog.h"
 #include "theme.h"
@@ -52,8 +55,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
 
     datasets_ = new DatasetsPage(jobs_);
     train_ = new TrainPage;
+    evaluate_ = new EvaluatePage(jobs_);
+    playground_ = new PlaygroundPage;
+    export_ = new ExportPage(jobs_);
     addPage("datasets", tr("Datasets"), datasets_);
     addPage("train", tr("Train"), train_);
+    addPage("evaluate", tr("Evaluate"), evaluate_);
+    addPage("playground", tr("Playground"), playground_);
+    addPage("export", tr("Export"), export_);
     connect(rail_, &QListWidget::currentRowChanged, stack_, &QStackedWidget::setCurrentIndex);
     rail_->setCurrentRow(0);
 
@@ -101,6 +110,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
     connect(train_, &TrainPage::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
     connect(datasets_, &DatasetsPage::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
     connect(datasets_, &DatasetsPage::datasetsChanged, train_, &TrainPage::reloadDatasets);
+    connect(datasets_, &DatasetsPage::datasetsChanged, evaluate_, &EvaluatePage::reloadDatasets);
+    connect(train_, &TrainPage::runFinished, export_, &ExportPage::reloadRuns);
+    connect(train_, &TrainPage::runFinished, evaluate_, &EvaluatePage::reloadDatasets);
+    for (auto* page : std::initializer_list<QObject*>{evaluate_, playground_, export_})
+        connect(page, SIGNAL(status(QString)), this, SLOT(showStatus(QString)));
 
     QSettings s;
     if (!restoreGeometry(s.value("window/geometry").toByteArray())) resize(1280, 800);
@@ -139,6 +153,8 @@ bool MainWindow::openProject(const QString& pathIn) {
         if (!QFileInfo::exists(path)) ProjectStore::create(path.toStdString());
         datasets_->setProject(path);
         train_->setProject(path);
+        evaluate_->setProject(path);
+        export_->setProject(path);
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Open project"), QString::fromUtf8(e.what()));
         return false;
@@ -175,6 +191,8 @@ void MainWindow::rebuildRecentMenu() {
     for (const QString& p : recent) recentMenu_->addAction(p, this, [this, p] { openProject(p); });
     recentMenu_->setEnabled(!recent.isEmpty());
 }
+
+void MainWindow::showStatus(const QString& message) { statusBar()->showMessage(message, 8000); }
 
 void MainWindow::showSettings() {
     SettingsDialog dialog(this);

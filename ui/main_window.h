@@ -12,9 +12,11 @@ class QStackedWidget;
 namespace swarm::ui {
 
 class DatasetsPage;
+class EvaluatePage;
+class ExportPage;
 class JobRunner;
-class TrainPage;
 class PlaygroundPage;
+class TrainPage;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -30,6 +32,9 @@ public:
 
     DatasetsPage* datasetsPage() const { return datasets_; }
     TrainPage* trainPage() const { return train_; }
+    EvaluatePage* evaluatePage() const { return evaluate_; }
+    PlaygroundPage* playgroundPage() const { return playground_; }
+    ExportPage* exportPage() const { return export_; }
     JobRunner* jobs() const { return jobs_; }
 
 protected:
@@ -39,6 +44,7 @@ private slots:
     void newProject();
     void openProjectDialog();
     void showSettings();
+    void showStatus(const QString& message);
 
 private:
     void addPage(const QString& key, const QString& title, QWidget* page);
@@ -52,7 +58,9 @@ private:
     QStringList keys_;
     DatasetsPage* datasets_;
     TrainPage* train_;
-    PlaygroundPage* playground_ = nullptr;
+    EvaluatePage* evaluate_;
+    PlaygroundPage* playground_;
+    ExportPage* export_;
     QMenu* recentMenu_ = nullptr;
     QLabel* jobLabel_;
     QProgressBar* jobProgress_;

@@ -10,11 +10,6 @@
 #include <cstring>
 #include <limits>
 
-#include <map>
-#include <cstdio>
-#include <chrono>
-static std::map<std::pair<int64_t,int>, std::pair<double,double>> g_by;
-static struct Rep { ~Rep() { for (auto& [k, v] : g_by) std::fprintf(stderr, "  %ld/%d: %.3f s %.1f MB %.2f GB/s\n", k.first, k.second, v.first, v.second/1e6, v.second/v.first/1e9); } } g_rep;
 namespace swarm::engine {
 
 namespace {
@@ -49,15 +44,7 @@ Act q8Rows(const BlockQ8A* base, int64_t cols) {
 
 // Runs s.jobs[0..nJobs) over the pool: each job's weight rows are cut into chunks of a multiple
 // of 4 rows (the kernels' row tile), about 8 chunks per thread overall.
-void runJobsImpl(const Model::Impl& m, Scratch& s, int nJobs);
 void runJobs(const Model::Impl& m, Scratch& s, int nJobs) {
-    auto t0 = std::chrono::steady_clock::now();
-    runJobsImpl(m, s, nJobs);
-    double d = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double bytes = 0; for (int j = 0; j < nJobs; ++j) bytes += s.jobs[size_t(j)].n > 0 ? s.jobs[size_t(j)].w->bytes() : 0;
-    auto& e = g_by[{s.jobs[0].w->rows * 100000 + s.jobs[0].w->cols, s.jobs[0].n > 1 ? -nJobs : nJobs}]; e.first += d; e.second += bytes;
-}
-void runJobsImpl(const Model::Impl& m, Scratch& s, int nJobs) {
     const int threads = m.pool->size();
     int64_t totalRows = 0;
     for (int j = 0; j < nJobs; ++j)

@@ -37,4 +37,8 @@ double peakRssMiB();
 // of a few repetitions.
 double measureCopyBandwidth(int threads, size_t bytes = size_t(512) << 20);
 
+// Read-only bandwidth in bytes per second (each thread sums its share of a `bytes` buffer): what
+// decode, which only reads weights, can at best stream. Best of a few repetitions.
+double measureReadBandwidth(int threads, size_t bytes = size_t(512) << 20);
+
 } // namespace swarm::engine

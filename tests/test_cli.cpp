@@ -5,31 +5,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-namespace {
-
-struct Result {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
-Result runSwarm(const QStringList& args, const QByteArray& stdinData = {}, int timeoutMs = 300000) {
-    QProcess p;
-    p.start(SWARM_CLI, args);
-    if (!stdinData.isEmpty()) p.write(stdinData);
-    p.closeWriteChannel();
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-    }
-    Result r;
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
-}
-
-} // namespace
+#include "cli_process.h"
 
 class TestCli : public QObject {
     Q_OBJECT

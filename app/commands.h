@@ -18,6 +18,8 @@ int runBench(const Argv& args);      // the CPU engine's speed and memory (cmd_e
 int runExport(const Argv& args);     // export to a HF folder or GGUF, re-checked (cmd_export.cpp)
 int runEval(const Argv& args);       // evaluate a model on a dataset split (cmd_eval.cpp)
 int runCompare(const Argv& args);    // compare models on a split, with cost and reports (cmd_eval.cpp)
+int runServe(const Argv& args);      // serve a swarm over OpenAI-compatible HTTP (cmd_serve.cpp)
+int runSwarm(const Argv& args);      // swarm check | run | eval (cmd_swarm.cpp)
 
 class Args;
 // `swarm generate --engine cpu` (cmd_engine.cpp); args are runGenerate's, already parsed.

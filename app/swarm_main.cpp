@@ -24,6 +24,8 @@ const char* kUsage =
     "  export         export a model or run to a Hugging Face folder or GGUF (q8_0, q4_0...), re-checked\n"
     "  eval           evaluate a model on a dataset split (task metrics, stored in the project)\n"
     "  compare        compare models on a split: metrics with deltas, speed, cost, reports\n"
+    "  swarm          check a swarm definition, dispatch a request through it, evaluate it end to end\n"
+    "  serve          serve a swarm (router + specialists) over OpenAI-compatible HTTP\n"
     "\n"
     "Swarm Workbench " SWARM_VERSION ": build, evaluate and export small MoE specialists, offline.\n";
 
@@ -50,6 +52,8 @@ int main(int argc, char** argv) {
         if (command == "export") return swarm::cli::runExport(rest);
         if (command == "eval") return swarm::cli::runEval(rest);
         if (command == "compare") return swarm::cli::runCompare(rest);
+        if (command == "serve") return swarm::cli::runServe(rest);
+        if (command == "swarm") return swarm::cli::runSwarm(rest);
         std::cerr << "swarm: unknown command '" << command << "' (see swarm --help)\n";
         return 2;
     } catch (const swarm::Error& e) {

@@ -1,0 +1,168 @@
+// `swarm swarm check|run|eval`: a swarm definition checked, one request dispatched (route taken,
+// confidence, both latencies, the answer streaming), and the end-to-end evaluation on a mixed
+// dataset (eval/swarm).
+#include "cli_args.h"
+#include "commands.h"
+
+#include "eval/swarm/swarm_eval.h"
+#include "eval/swarm/swarm_store.h"
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+namespace swarm::cli {
+
+namespace {
+
+const char* kSwarmHelp =
+    "usage: swarm swarm check SWARM.json\n"
+    "       swarm swarm save SWARM.json --project P      (store the definition in the project)\n"
+    "       swarm swarm list --project P\n"
+    "       swarm swarm run SWARM.json --input TEXT [--label LABEL] [--max-tokens N] [--stream] [--json]\n"
+    "       swarm swarm eval SWARM.json --data MIXED.jsonl [--limit N] [--max-tokens N] [--preset TASK=PRESET]...\n"
+    "                        [--report FILE.md|FILE.json] [--watts W] [--price-kwh X] [--json]\n"
+    "\n"
+    "check  validates the definition (router, labels -> specialists, fallback; see eval/swarm/swarm.h)\n"
+    "       and prints it with resolved model paths.\n"
+    "run    routes TEXT with the router (constrained to the labels) and lets the chosen specialist answer;\n"
+    "       --label skips the router. Prints the label, the router's confidence and both latencies.\n"
+    "eval   runs every example of a mixed dataset (JSONL {\"task\", \"input\", \"reference\"}) through the\n"
+    "       swarm: routing accuracy, confusion matrix, each task's metrics routed versus given the right\n"
+    "       specialist directly, latency and cost per million generated tokens. --preset intent=router\n"
+    "       picks a task's metrics (default: the task label as the preset).\n"
+    "With --project P, SWARM is the name of a swarm saved in the project instead of a file.\n";
+
+std::string fmt(double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+} // namespace
+
+int runSwarm(const Argv& argv) {
+    if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+        std::cout << kSwarmHelp;
+        return argv.empty() ? 2 : 0;
+    }
+    const std::string sub = argv[0];
+    const Argv rest(argv.begin() + 1, argv.end());
+    if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list")
+        throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run or eval)");
+    Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project"},
+              {"stream", "json"});
+    if (args.help()) {
+        std::cout << kSwarmHelp;
+        return 0;
+    }
+    if (sub == "list") {
+        registerSwarmSchema();
+        ProjectStore project = ProjectStore::open(args.required("project"));
+        for (const std::string& name : listSwarms(project)) std::cout << name << "\n";
+        return 0;
+    }
+    if (args.positionals().size() != 1)
+        throw Error(args.positionals().empty() ? "swarm " + sub + ": expected a SWARM.json (see --help)"
+                                               : "swarm " + sub + ": unexpected argument '" + args.positionals()[1] + "'");
+    if (sub == "save") {
+        const SwarmDefinition def = SwarmDefinition::load(args.positionals()[0]);
+        registerSwarmSchema();
+        ProjectStore project = ProjectStore::open(args.required("project"));
+        saveSwarm(project, def);
+        std::cout << "saved swarm '" << def.name << "' in " << project.path() << "\n";
+        return 0;
+    }
+    const SwarmDefinition def = loadSwarmFrom(args.positionals()[0], args.value("project"));
+
+    if (sub == "check") {
+        std::cout << def.toJson().dump(2) << "\n";
+        return 0;
+    }
+
+    Swarm swarm(def);
+    if (sub == "run") {
+        DispatchRequest req;
+        req.input = args.required("input");
+        req.label = args.value("label");
+        if (!req.label.empty() && !def.specialist(req.label))
+            throw Error("--label: '" + req.label + "' is not a specialist of swarm '" + def.name + "'");
+        req.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
+        const bool stream = args.flag("stream") && !args.flag("json");
+        if (stream) {
+            // The route is known before the answer: print it first.
+            if (req.label.empty()) {
+                const RouteResult r = swarm.route(req.input);
+                std::cerr << "route: " << r.label << " (confidence " << fmt(r.confidence, 3) << ", router "
+                          << fmt(r.ms, 1) << " ms)\n";
+                req.label = swarm.definition().specialist(r.label) && r.confidence >= def.router.minConfidence
+                                ? r.label
+                                : "fallback";
+            }
+            req.onToken = [](const engine::TokenEvent& e) {
+                std::cout << e.text << std::flush;
+                return true;
+            };
+        }
+        const DispatchResult r = swarm.dispatch(req);
+        if (args.flag("json")) {
+            nlohmann::json j{{"specialist", r.specialist}, {"routed", r.routed}, {"answer", r.answer},
+                             {"finish_reason", engine::finishReasonName(r.finish)}, {"router_ms", r.routerMs},
+                             {"specialist_ms", r.specialistMs}, {"prompt_tokens", r.promptTokens},
+                             {"completion_tokens", r.completionTokens}};
+            if (r.routed) {
+                j["label"] = r.route.label;
+                j["confidence"] = r.route.confidence;
+                nlohmann::json probs = nlohmann::json::object();
+                for (const auto& [l, p] : r.route.probabilities) probs[l] = p;
+                j["probabilities"] = probs;
+            }
+            std::cout << j.dump(2) << "\n";
+            return 0;
+        }
+        if (stream) std::cout << "\n";
+        else {
+            if (r.routed)
+                std::cout << "route: " << r.route.label << " (confidence " << fmt(r.route.confidence, 3) << ")\n";
+            std::cout << r.answer << "\n";
+        }
+        std::cout << "specialist: " << r.specialist << ", router " << fmt(r.routerMs, 1) << " ms, specialist "
+                  << fmt(r.specialistMs, 1) << " ms, " << r.completionTokens << " tokens ("
+                  << engine::finishReasonName(r.finish) << ")\n";
+        return 0;
+    }
+
+    // eval
+    std::vector<SwarmEvalExample> examples = loadMixedDataset(args.required("data"));
+    const long long limit = args.integer("limit", 0, 1, 1LL << 40);
+    if (limit > 0 && size_t(limit) < examples.size()) examples.resize(size_t(limit));
+    SwarmEvalOptions o;
+    o.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
+    if (args.has("watts")) o.watts = std::stod(args.value("watts"));
+    if (args.has("price-kwh")) o.pricePerKwh = std::stod(args.value("price-kwh"));
+    if (args.has("preset")) {
+        const std::string p = args.value("preset");
+        const size_t eq = p.find('=');
+        if (eq == std::string::npos || eq == 0) throw Error("--preset: expected TASK=PRESET, got '" + p + "'");
+        o.presets[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    o.progress = [](size_t done, size_t total) {
+        std::cerr << "\r" << done << "/" << total << std::flush;
+        if (done == total) std::cerr << "\n";
+        return true;
+    };
+    const SwarmEvalReport r = evaluateSwarm(swarm, examples, o);
+    const std::string report = args.value("report");
+    if (!report.empty()) {
+        const bool json = report.size() >= 5 && report.compare(report.size() - 5, 5, ".json") == 0;
+        writeFileAtomically(report, json ? r.toJson().dump(2) + "\n" : r.toMarkdown());
+        std::cerr << "report: " << report << "\n";
+    }
+    std::cout << (args.flag("json") ? r.toJson().dump(2) + "\n" : r.toMarkdown());
+    return 0;
+}
+
+} // namespace swarm::cli

@@ -1,0 +1,66 @@
+#pragma once
+// End-to-end evaluation of a swarm on a mixed dataset (examples from several tasks, each with its
+// task label and reference): routing accuracy and the confusion matrix, each task's metrics when
+// routed by the router versus when given the right specialist directly (the cost of routing
+// mistakes), latency and cost per million generated tokens.
+//
+// Mixed dataset: JSONL, one {"task": LABEL, "input": TEXT, "reference": TEXT} per line.
+#include "eval/metrics/metrics.h"
+#include "eval/swarm/swarm.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace swarm {
+
+struct SwarmEvalExample {
+    std::string task;                 // the label that should route it (a specialist label)
+    std::string input;
+    std::string reference;
+};
+
+// Reads a mixed dataset; throws swarm::Error naming the file, line and field at fault.
+std::vector<SwarmEvalExample> loadMixedDataset(const std::string& path);
+
+struct SwarmEvalOptions {
+    // Task label -> metrics preset (metrics::autoMetrics); a task not listed uses its own label
+    // as the preset ("sql", "pii", "router", ...; anything else: exact match and ROUGE-L).
+    std::map<std::string, std::string> presets;
+    int maxTokens = 0;                // 0: each specialist's max_tokens
+    double watts = 65;                // cost: power draw while generating
+    double pricePerKwh = 0.30;
+    // Called after each example; return false to stop early (the report covers what ran).
+    std::function<bool(size_t done, size_t total)> progress;
+};
+
+struct SwarmTaskReport {
+    std::string task;
+    int64_t n = 0;
+    int64_t routedCorrectly = 0;
+    std::vector<std::string> families;
+    std::string primary;              // headline metric
+    metrics::Summary routed;          // answered by the specialist the router chose
+    metrics::Summary direct;          // answered by the task's own specialist
+};
+
+struct SwarmEvalReport {
+    int64_t n = 0;
+    double routingAccuracy = 0;
+    std::vector<std::string> labels;                 // route labels (+ fallback when it answered)
+    std::vector<std::vector<int64_t>> confusion;     // [task][routed to], labels order
+    std::vector<SwarmTaskReport> tasks;              // in labels order, tasks that have examples
+    double routerMsMean = 0, specialistMsMean = 0;
+    double latencyP50Ms = 0, latencyP99Ms = 0;       // router + specialist, per example
+    int64_t promptTokens = 0, completionTokens = 0;
+    double seconds = 0;                              // routed answers only
+    double costPerMillionTokens = 0;                 // generated tokens, routed answers
+    nlohmann::json toJson() const;
+    std::string toMarkdown() const;
+};
+
+SwarmEvalReport evaluateSwarm(Swarm& swarm, const std::vector<SwarmEvalExample>& examples,
+                              const SwarmEvalOptions& options = {});
+
+} // namespace swarm

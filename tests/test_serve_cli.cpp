@@ -1,0 +1,178 @@
+// `swarm serve` and `swarm swarm check|run|eval` through the built binary: --help, one-line errors
+// naming the field of a bad swarm definition, a routed run and an evaluation, and a real server process on a free loopback port that answers, then on SIGTERM
+// finishes the streaming request in flight and exits 0.
+#include "cli_process.h"
+#include "swarm_test_util.h"
+
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <arpa/inet.h>
+#include <cmath>
+#include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+
+// A raw HTTP/1.1 exchange on 127.0.0.1:port; onFirstData runs once the first SSE event arrived.
+std::string rawPost(int port, const std::string& path, const std::string& body, const std::function<void()>& onFirstData) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return "";
+    }
+    const std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                            "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (::send(fd, req.data(), req.size(), 0) != ssize_t(req.size())) {
+        ::close(fd);
+        return "";
+    }
+    std::string got;
+    bool fired = false;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        got.append(buf, size_t(n));
+        if (!fired && got.find("data: ") != std::string::npos) {
+            fired = true;
+            onFirstData();
+        }
+    }
+    ::close(fd);
+    return got;
+}
+
+} // namespace
+
+class TestServeCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    QString dir_;
+
+private slots:
+    void initTestCase() {
+        QVERIFY(tmp_.isValid());
+        dir_ = tmp_.path();
+        swarmtest::writeSwarm(dir_.toStdString(), 100);
+    }
+
+    void helpAndErrors() {
+        Result r = runSwarm({"serve", "--help"});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY(r.out.contains("--max-queue"));
+        r = runSwarm({"serve"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY(r.err.contains("expected a SWARM.json"));
+        std::ofstream(dir_.toStdString() + "/bad.json") << R"({"router": {"model": "router"}, "specialists": {"a": {"model": "x", "top_p": 3}}})";
+        r = runSwarm({"serve", dir_ + "/bad.json", "--port", "0"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("field 'specialists.a.top_p'"), qPrintable(r.err));
+        QCOMPARE(r.err.trimmed().count('\n'), 0);
+        r = runSwarm({"serve", dir_ + "/swarm.json", "--port", "99999"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY(r.err.contains("--port"));
+    }
+
+    void swarmCommand() {
+        Result r = runSwarm({"swarm", "check", dir_ + "/swarm.json"});
+        QCOMPARE(r.exitCode, 0);
+        const nlohmann::json def = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(def["specialists"].size(), size_t(3));
+        QVERIFY(QString::fromStdString(def["router"]["model"].get<std::string>()).startsWith(dir_));
+
+        r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "How many users?", "--max-tokens", "3", "--json"});
+        QCOMPARE(r.exitCode, 0);
+        const nlohmann::json run = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY(run["routed"].get<bool>());
+        const std::string label = run["label"].get<std::string>();
+        QVERIFY(label == "sql" || label == "intent" || label == "pii");
+        QCOMPARE(run["specialist"].get<std::string>(), label);
+        QVERIFY(run["completion_tokens"].get<int>() <= 3);
+        double sum = 0;
+        for (const auto& [l, p] : run["probabilities"].items()) sum += p.get<double>();
+        QVERIFY(std::abs(sum - 1.0) < 1e-9);
+
+        r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "hi", "--label", "pii", "--max-tokens", "2", "--stream"});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY2(r.out.contains("specialist: pii"), qPrintable(r.out));
+        r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "hi", "--label", "chess"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY(r.err.contains("'chess' is not a specialist"));
+
+        {
+            std::ofstream out(dir_.toStdString() + "/mixed.jsonl");
+            out << R"({"task": "sql", "input": "CREATE TABLE t (a INTEGER);\nCount rows", "reference": "SELECT COUNT(*) FROM t"})" "\n"
+                << R"({"task": "pii", "input": "Call Ann", "reference": "Call [NAME]"})" "\n"
+                << R"({"task": "intent", "input": "refund", "reference": "refund"})" "\n";
+        }
+        const QString report = dir_ + "/report.md";
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--max-tokens", "3",
+                      "--preset", "intent=router", "--report", report});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("routing accuracy"));
+        QVERIFY(r.out.contains("| sql | 1 |"));
+        QVERIFY(QFile::exists(report));
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--max-tokens", "2", "--json"});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(nlohmann::json::parse(r.out.toStdString())["n"].get<int>(), 3);
+    }
+
+    void savedInAProject() {
+        const QString project = dir_ + "/p.swarm";
+        QCOMPARE(runSwarm({"project", "create", project}).exitCode, 0);
+        Result r = runSwarm({"swarm", "save", dir_ + "/swarm.json", "--project", project});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("saved swarm 'test-swarm'"));
+        r = runSwarm({"swarm", "list", "--project", project});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(r.out.trimmed(), QString("test-swarm"));
+        r = runSwarm({"swarm", "run", "test-swarm", "--project", project, "--input", "hi", "--label", "sql",
+                      "--max-tokens", "2", "--json"});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QCOMPARE(QString::fromStdString(nlohmann::json::parse(r.out.toStdString())["specialist"].get<std::string>()),
+                 QString("sql"));
+        r = runSwarm({"swarm", "run", "nope", "--project", project, "--input", "hi"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("no swarm 'nope' (saved: test-swarm)"), qPrintable(r.err));
+        // Other commands still open the project.
+        r = runSwarm({"project", "info", project});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    }
+
+    void servesAndStopsGracefully() {
+        QProcess p;
+        p.start(SWARM_CLI, {"serve", dir_ + "/swarm.json", "--port", "0"});
+        QVERIFY(p.waitForStarted());
+        QVERIFY(p.waitForReadyRead(60000));
+        const QString line = QString::fromUtf8(p.readLine());
+        QVERIFY2(line.contains("listening on http://127.0.0.1:"), qPrintable(line));
+        const int port = line.section("127.0.0.1:", 1).section(' ', 0, 0).toInt();
+        QVERIFY(port > 0);
+
+        const std::string plain = rawPost(port, "/v1/completions", R"({"model": "sql", "prompt": "hi", "max_tokens": 2})", [] {});
+        QVERIFY2(plain.rfind("HTTP/1.1 200", 0) == 0, plain.c_str());
+
+        // SIGTERM while a streamed answer is being written: it still completes.
+        const std::string streamed =
+            rawPost(port, "/v1/completions", R"({"model": "swarm", "prompt": "hello there", "max_tokens": 100, "stream": true})",
+                    [&] { ::kill(pid_t(p.processId()), SIGTERM); });
+        QVERIFY2(streamed.rfind("HTTP/1.1 200", 0) == 0, streamed.c_str());
+        QVERIFY2(streamed.find("data: [DONE]") != std::string::npos, streamed.c_str());
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 0);
+        const QString out = QString::fromUtf8(p.readAllStandardOutput());
+        QVERIFY2(out.contains("SIGTERM: finishing requests in flight"), qPrintable(out));
+        QVERIFY2(out.contains("stopped after 2 requests"), qPrintable(out));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestServeCli)
+#include "test_serve_cli.moc"

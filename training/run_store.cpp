@@ -74,13 +74,6 @@ void registerTrainingSchema() {
 
 namespace {
 
-std::string isoNow() {
-    std::time_t t = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return buf;
-}
-
 const char* kRunColumns =
     "id, name, run_dir, COALESCE(dataset_id, 0), base_model, config_json, status, created_at, updated_at, "
     "steps_done, total_steps, seconds, COALESCE(train_loss, 0), COALESCE(validation_loss, -1), "
@@ -301,7 +294,7 @@ void RunRecorder::worker() {
                     switch (item.kind) {
                     case Item::Start: {
                         const json& m = item.manifest;
-                        const std::string now = isoNow();
+                        const std::string now = utcTimestamp();
                         if (runId_ == 0) {
                             SqlStatement ins(db,
                                 "INSERT INTO runs (name, run_dir, dataset_id, base_model, config_json, model_config_json, "
@@ -342,7 +335,7 @@ void RunRecorder::worker() {
                             .bindBlob(14, entropyBlob.data(), entropyBlob.size());
                         ins.run();
                         SqlStatement up(db, "UPDATE runs SET steps_done = ?, seconds = ?, train_loss = ?, updated_at = ? WHERE id = ?");
-                        up.bind(1, s.step).bind(2, s.elapsedSeconds).bind(3, s.loss).bind(4, isoNow()).bind(5, runId_).run();
+                        up.bind(1, s.step).bind(2, s.elapsedSeconds).bind(3, s.loss).bind(4, utcTimestamp()).bind(5, runId_).run();
                         break;
                     }
                     case Item::Validation: {
@@ -360,10 +353,10 @@ void RunRecorder::worker() {
                         SqlStatement ins(db, "INSERT INTO run_events (run_id, step, kind, message, created_at) VALUES (?, ?, ?, ?, ?)");
                         ins.bind(1, runId_).bind(2, item.eventStep)
                             .bind(3, item.kind == Item::Warning ? "warning" : "checkpoint").bind(4, item.text)
-                            .bind(5, isoNow()).run();
+                            .bind(5, utcTimestamp()).run();
                         if (item.kind == Item::Checkpoint) {
                             SqlStatement cp(db, "INSERT OR REPLACE INTO run_checkpoints (run_id, step, path, created_at) VALUES (?, ?, ?, ?)");
-                            cp.bind(1, runId_).bind(2, item.eventStep).bind(3, item.text).bind(4, isoNow()).run();
+                            cp.bind(1, runId_).bind(2, item.eventStep).bind(3, item.text).bind(4, utcTimestamp()).run();
                         }
                         break;
                     }
@@ -375,7 +368,7 @@ void RunRecorder::worker() {
                             "final_model = NULLIF(?, ''), message = ?, updated_at = ? WHERE id = ?");
                         up.bind(1, statusName(r.status)).bind(2, r.steps).bind(3, r.seconds).bind(4, r.trainLoss)
                             .bind(5, r.validationLoss).bind(6, r.validationLoss).bind(7, r.finalModelDir)
-                            .bind(8, r.message).bind(9, isoNow()).bind(10, runId_).run();
+                            .bind(8, r.message).bind(9, utcTimestamp()).bind(10, runId_).run();
                         break;
                     }
                     }

@@ -56,13 +56,6 @@ uint64_t TrainingData::fingerprint() const {
 
 namespace {
 
-std::string isoNow() {
-    std::time_t t = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return buf;
-}
-
 // Tokens in positions 1..L-1 whose label is not -100: the predictions that carry loss.
 int64_t labelledCount(const TrainingExample& e) {
     const int64_t L = int64_t(e.ids.size());
@@ -195,7 +188,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
     t->setUp(baseModelDir);
     t->manifest_ = json{{"format", "swarm-run"},
                         {"version", 1},
-                        {"created", isoNow()},
+                        {"created", utcTimestamp()},
                         {"base_model", fs::absolute(baseModelDir).string()},
                         {"config", config.toJson()},
                         {"model_config", t->model_->config().toJson()},
@@ -280,7 +273,7 @@ void Trainer::setUp(const std::string& modelDir) {
 void Trainer::writeManifest(const std::string& status, const RunResult* result) {
     manifest_["status"] = status;
     manifest_["steps_done"] = step_;
-    manifest_["updated"] = isoNow();
+    manifest_["updated"] = utcTimestamp();
     manifest_["elapsed_seconds"] = elapsedNow();
     if (!lastCheckpoint_.empty()) manifest_["last_checkpoint"] = lastCheckpoint_;
     if (result) {
@@ -301,7 +294,7 @@ json Trainer::trainerState() const {
                 {"train_loss", lastTrainLoss_},
                 {"validation_loss", lastValLoss_},
                 {"data_fingerprint", std::to_string(data_.fingerprint())},
-                {"written", isoNow()}};
+                {"written", utcTimestamp()}};
 }
 
 std::string Trainer::writeCheckpoint(TrainingObserver* observer) {

@@ -5,6 +5,7 @@
 #include "training/memory_estimate.h"
 #include "training/trainer.h"
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/model_io.h"
 #include "core/runtime.h"
@@ -298,6 +299,29 @@ private slots:
         QCOMPARE(resumed->startStep(), int64_t(1));
         QVERIFY(!QDir(QString::fromStdString(runDir + "/checkpoints/step-00000005")).exists());
         QVERIFY(!QDir(QString::fromStdString(runDir + "/checkpoints/.tmp-step-00000002-999")).exists());
+    }
+
+    void corruptCheckpointIsRefusedWithItsPath() {
+        QTemporaryDir tmp;
+        const std::string base = makeBaseModel(tmp, "base");
+        TrainingData data = syntheticData(16, 0, 9);
+        TrainConfig c = quickConfig();
+        const std::string runDir = tmp.filePath("run").toStdString();
+        std::atomic<int> control{kRun};
+        Recorder rec;
+        rec.control = &control;
+        rec.stopAtStep = 1;
+        Trainer::create(runDir, base, c, data)->run(&rec, &control);
+        CheckpointStore store(runDir, c.keepCheckpoints);
+        const std::string optimizer = store.latest()->path + "/optimizer.pt";
+        writeFileAtomically(optimizer, "not a torch archive");
+        try {
+            Trainer::resume(runDir, data);
+            QFAIL("a garbage optimizer state must be refused");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains(QString::fromStdString(optimizer)), e.what());
+        }
+        QVERIFY(QFile::exists(QString::fromStdString(store.latest()->path + "/model.safetensors")));   // nothing removed
     }
 
     void nanStopsKeepingTheLastGoodCheckpoint() {

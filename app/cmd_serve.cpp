@@ -20,7 +20,7 @@ namespace {
 
 const char* kServeHelp =
     "usage: swarm serve SWARM.json [--port N] [--host 127.0.0.1] [--max-queue N] [--max-body BYTES]\n"
-    "                   [--max-tokens N] [--workers N] [--threads N] [--project P]\n"
+    "                   [--max-tokens N] [--workers N] [--threads N] [--idle-timeout S] [--project P]\n"
     "\n"
     "Serves the swarm SWARM.json over HTTP, OpenAI-compatible:\n"
     "  POST /v1/completions, /v1/chat/completions   \"model\": \"swarm\" (routed by the router) or a\n"
@@ -31,7 +31,9 @@ const char* kServeHelp =
     "  --max-queue N     requests waiting for a worker before answering 503 (default 16)\n"
     "  --max-body BYTES  largest request body; larger ones get 413 (default 1048576)\n"
     "  --max-tokens N    cap on every request's max_tokens (default: each specialist's max_tokens)\n"
-    "  --workers N       requests generating at once (default 1)\n"
+    "  --workers N       requests generating at once (default 8); those answered by the same specialist\n"
+    "                    decode together, one forward pass per token for all of them\n"
+    "  --idle-timeout S  close connections that send nothing for S seconds (default 5)\n"
     "  --threads N       engine threads per model (default: the definition's, 0 = all cores)\n"
     "  --project P       SWARM is the name of a swarm saved in project P (swarm swarm save)\n"
     "The router is loaded at start, specialists on first use (within memory_budget_mb).\n"
@@ -43,7 +45,7 @@ void onStopSignal(int sig) { gStopSignal.store(sig); }
 } // namespace
 
 int runServe(const Argv& argv) {
-    Args args(argv, {"port", "host", "max-queue", "max-body", "max-tokens", "workers", "threads", "project"}, {});
+    Args args(argv, {"port", "host", "max-queue", "max-body", "max-tokens", "workers", "threads", "idle-timeout", "project"}, {});
     if (args.help()) {
         std::cout << kServeHelp;
         return 0;
@@ -59,7 +61,8 @@ int runServe(const Argv& argv) {
     o.maxQueue = int(args.integer("max-queue", 16, 0, 100000));
     o.maxBodyBytes = size_t(args.integer("max-body", 1 << 20, 64, 1LL << 32));
     o.maxTokensCap = int(args.integer("max-tokens", 0, 1, 1 << 20));
-    o.workers = int(args.integer("workers", 1, 1, 1024));
+    o.workers = int(args.integer("workers", 8, 1, 1024));
+    o.idleTimeoutSeconds = int(args.integer("idle-timeout", 5, 1, 3600));
 
     const auto t0 = std::chrono::steady_clock::now();
     Swarm swarm(def);

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     parser.addVersionOption();
     parser.addPositionalArgument("project", "Project file to open (created when missing).", "[PROJECT]");
     QCommandLineOption screenshot("screenshot", "Render a page to a PNG file and exit.", "file");
-    QCommandLineOption page("page", "The page to show: datasets, train, evaluate, playground, export.", "name");
+    QCommandLineOption page("page", "The page to show: datasets, train, evaluate, playground, swarm, export.", "name");
     QCommandLineOption size("size", "Window size for --screenshot, e.g. 1280x800.", "WxH", "1280x800");
     QCommandLineOption theme("theme", "light or dark (default: the saved setting).", "name");
     parser.addOptions({screenshot, page, size, theme});

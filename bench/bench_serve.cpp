@@ -4,8 +4,10 @@
 // SIGTERM and checks that it exits cleanly.
 //
 //   bench_serve [--swarm SWARM.json] [--requests 64] [--concurrency 4] [--max-tokens 16]
-//               [--model swarm|LABEL] [--stream] [--max-queue 64] [--workers 1] [--dir DIR]
+//               [--model swarm|LABEL] [--stream] [--max-queue 64] [--workers 8] [--dir DIR]
 //
+// --workers 1 against the default 8 shows what batching concurrent requests through the engine's
+// decodeBatch gives; the server's /health batch figures (mean and widest batch) are printed.
 // Latencies cover answered requests; a queue smaller than the concurrency shows 503s (counted
 // apart: they are the server protecting itself, not failures).
 //
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
             ::dup2(out[1], 1);
             ::close(out[0]);
             ::close(out[1]);
-            const std::string q = arg(argc, argv, "max-queue", "64"), w = arg(argc, argv, "workers", "1");
+            const std::string q = arg(argc, argv, "max-queue", "64"), w = arg(argc, argv, "workers", "8");
             ::execl(SWARM_CLI, SWARM_CLI, "serve", swarmJson.c_str(), "--port", "0", "--max-queue", q.c_str(),
                     "--workers", w.c_str(), static_cast<char*>(nullptr));
             std::perror("exec swarm");
@@ -193,6 +195,13 @@ int main(int argc, char** argv) {
                     double(tokens.load()) / seconds);
         std::printf("latency p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", percentile(all, 50), percentile(all, 99),
                     all.empty() ? 0.0 : *std::max_element(all.begin(), all.end()));
+
+        if (auto h = httplib::Client("127.0.0.1", port).Get("/health"); h && h->status == 200) {
+            const json b = json::parse(h->body)["batch"];
+            const double steps = b["steps"].get<double>();
+            std::printf("engine batches: %.0f decode passes, mean %.2f sequences per pass, widest %d\n", steps,
+                        steps > 0 ? b["tokens"].get<double>() / steps : 0.0, b["widest"].get<int>());
+        }
 
         ::kill(pid, SIGTERM);
         int status = 0;

@@ -2,14 +2,15 @@
 // requests (httplib::Client): health and model list, routing to the router's specialist, a named
 // specialist, chat completions, streaming (server-sent events equal to the plain answer), 400 for
 // malformed JSON and bad fields, 404 for unknown models and paths, 413 for oversized bodies, 503
-// when the queue (size 1) is full, the per-request max_tokens cap, and a graceful stop that
-// finishes the request in flight.
+// when the queue (size 1) is full, the per-request max_tokens cap, concurrent requests decoded in
+// one batch, idle connections closed, and a graceful stop that finishes the request in flight.
 #include "swarm_test_util.h"
 
 #include "eval/swarm/server.h"
 
 #include <httplib.h>
 
+#include <QDir>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -275,6 +276,90 @@ private slots:
         auto again = post(port, "/v1/completions", req);
         QVERIFY(again);
         QCOMPARE(again->status, 200);
+    }
+
+    // Requests generating at once for the same specialist decode together in one forward pass per
+    // token, and each gets the answer it gets alone (streamed or not).
+    void concurrentRequestsAreBatched() {
+        const std::string dir = dir_ + "/long";
+        QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
+        swarmtest::writeSwarm(dir, 64);
+        Swarm swarm(SwarmDefinition::load(dir + "/swarm.json"));
+        const int n = 4;
+        Gate gate;
+        ServerOptions o;
+        o.workers = n;
+        o.beforeInference = [&] { gate.pass(); };
+        SwarmServer server(swarm, o);
+        server.start();
+        const int port = server.port();
+        std::vector<std::string> inputs = {"How many orders?", "List the customers in Paris", "hi", "Mask the name Bob"};
+        std::vector<std::string> expected;
+        for (const std::string& in : inputs) {
+            DispatchRequest d;
+            d.input = in;
+            d.label = "sql";
+            d.maxTokens = 48;
+            expected.push_back(swarm.dispatch(d).answer);
+        }
+        const engine::BatchDecoder::Stats before = swarm.decoderStats();
+        gate.close();
+        std::vector<std::future<httplib::Result>> replies;
+        for (int i = 0; i < n; ++i)
+            replies.push_back(std::async(std::launch::async, [&, i] {
+                return post(port, "/v1/completions",
+                            json{{"model", "sql"}, {"prompt", inputs[size_t(i)]}, {"max_tokens", 48}, {"stream", i % 2 == 1}});
+            }));
+        QVERIFY(waitFor([&] { return server.active() == n; }));
+        gate.open();
+        for (int i = 0; i < n; ++i) {
+            auto r = replies[size_t(i)].get();
+            QVERIFY(r);
+            QCOMPARE(r->status, 200);
+            std::string text;
+            if (i % 2 == 1) {
+                const std::vector<std::string> ev = events(r->body);
+                QCOMPARE(ev.back(), std::string("[DONE]"));
+                for (size_t k = 0; k + 2 < ev.size(); ++k) text += json::parse(ev[k])["choices"][0]["text"].get<std::string>();
+            } else {
+                text = bodyOf(r)["choices"][0]["text"].get<std::string>();
+            }
+            QCOMPARE(text, expected[size_t(i)]);
+        }
+        const engine::BatchDecoder::Stats after = swarm.decoderStats();
+        const long long steps = after.steps - before.steps, tokens = after.tokens - before.tokens;
+        QVERIFY2(after.widest >= 2 && tokens > steps,
+                 qPrintable(QString("%1 tokens in %2 passes, widest %3").arg(tokens).arg(steps).arg(after.widest)));
+        httplib::Client c("127.0.0.1", port);
+        auto h = c.Get("/health");
+        QVERIFY(h);
+        QCOMPARE(bodyOf(h)["batch"]["widest"].get<int>(), after.widest);
+    }
+
+    // A client that connects and sends nothing is dropped after the idle timeout, so idle
+    // connections cannot hold every HTTP thread.
+    void idleConnectionsAreClosed() {
+        ServerOptions o;
+        o.httpThreads = 2;
+        o.idleTimeoutSeconds = 1;
+        SwarmServer server(*swarm_, o);
+        server.start();
+        // Two keep-alive clients that made one request each and now sit idle on both threads.
+        httplib::Client k1("127.0.0.1", server.port()), k2("127.0.0.1", server.port());
+        k1.set_keep_alive(true);
+        k2.set_keep_alive(true);
+        QVERIFY(k1.Get("/health"));
+        QVERIFY(k2.Get("/health"));
+        const auto t0 = std::chrono::steady_clock::now();
+        httplib::Client c("127.0.0.1", server.port());
+        c.set_read_timeout(20, 0);
+        auto r = c.Get("/health");
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        QVERIFY(r);
+        QCOMPARE(r->status, 200);
+        QVERIFY2(waited < 4, qPrintable(QString("waited %1 s").arg(waited)));
+        // The idle clients reconnect transparently.
+        QVERIFY(k1.Get("/health"));
     }
 
     void stopFinishesInFlight() {

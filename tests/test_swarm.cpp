@@ -288,7 +288,13 @@ private slots:
         DispatchRequest req;
         req.input = input;
         std::string streamed;
-        int events = 0;
+        int events = 0, routedCalls = 0, eventsBeforeRoute = -1;
+        RouteResult announced;
+        req.onRouted = [&](const RouteResult& route) {
+            ++routedCalls;
+            announced = route;
+            eventsBeforeRoute = events;
+        };
         req.onToken = [&](const engine::TokenEvent& e) {
             streamed += e.text;
             ++events;
@@ -296,6 +302,11 @@ private slots:
         };
         const DispatchResult r = s.dispatch(req);
         QVERIFY(r.routed);
+        // The route is announced once, before the first token, and is the one the answer reports.
+        QCOMPARE(routedCalls, 1);
+        QCOMPARE(eventsBeforeRoute, 0);
+        QCOMPARE(announced.label, r.route.label);
+        QCOMPARE(announced.confidence, r.route.confidence);
         QCOMPARE(r.route.label, s.route(input).label);
         QCOMPARE(r.specialist, r.route.label);
         QVERIFY(r.routerMs > 0 && r.specialistMs > 0);
@@ -319,8 +330,10 @@ private slots:
         forced.input = input;
         forced.label = "pii";
         forced.maxTokens = 1000;
+        forced.onRouted = [&](const RouteResult&) { ++routedCalls; };
         const DispatchResult f = s.dispatch(forced);
         QVERIFY(!f.routed);
+        QCOMPARE(routedCalls, 1);   // not routed: not announced
         QCOMPARE(f.specialist, std::string("pii"));
         QCOMPARE(f.routerMs, 0.0);
         QVERIFY(f.completionTokens <= 8);

@@ -7,6 +7,7 @@
 #include "playground_page.h"
 #include "job_runner.h"
 #include "settings_dialog.h"
+#include "swarm_page.h"
 #include "theme.h"
 #include "train_page.h"
 
@@ -57,11 +58,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
     train_ = new TrainPage;
     evaluate_ = new EvaluatePage(jobs_);
     playground_ = new PlaygroundPage;
+    swarm_ = new SwarmPage;
     export_ = new ExportPage(jobs_);
     addPage("datasets", tr("Datasets"), datasets_);
     addPage("train", tr("Train"), train_);
     addPage("evaluate", tr("Evaluate"), evaluate_);
     addPage("playground", tr("Playground"), playground_);
+    addPage("swarm", tr("Swarm"), swarm_);
     addPage("export", tr("Export"), export_);
     connect(rail_, &QListWidget::currentRowChanged, stack_, &QStackedWidget::setCurrentIndex);
     rail_->setCurrentRow(0);
@@ -113,7 +116,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
     connect(datasets_, &DatasetsPage::datasetsChanged, evaluate_, &EvaluatePage::reloadDatasets);
     connect(train_, &TrainPage::runFinished, export_, &ExportPage::reloadRuns);
     connect(train_, &TrainPage::runFinished, evaluate_, &EvaluatePage::reloadDatasets);
-    for (auto* page : std::initializer_list<QObject*>{evaluate_, playground_, export_})
+    for (auto* page : std::initializer_list<QObject*>{evaluate_, playground_, swarm_, export_})
         connect(page, SIGNAL(status(QString)), this, SLOT(showStatus(QString)));
 
     QSettings s;
@@ -155,6 +158,7 @@ bool MainWindow::openProject(const QString& pathIn) {
         train_->setProject(path);
         evaluate_->setProject(path);
         export_->setProject(path);
+        swarm_->setProject(path);
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Open project"), QString::fromUtf8(e.what()));
         return false;
@@ -209,6 +213,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
         train_->cancelRun();
     }
     jobs_->cancel();
+    swarm_->stop();
     QSettings s;
     s.setValue("window/geometry", saveGeometry());
     s.setValue("window/state", saveState());

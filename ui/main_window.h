@@ -16,6 +16,7 @@ class EvaluatePage;
 class ExportPage;
 class JobRunner;
 class PlaygroundPage;
+class SwarmPage;
 class TrainPage;
 
 class MainWindow : public QMainWindow {
@@ -27,13 +28,14 @@ public:
     // Opens the project file, creating it when it does not exist. Returns false (and says why) on failure.
     bool openProject(const QString& path);
     const QString& projectPath() const { return projectPath_; }
-    bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "export"
+    bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "swarm", "export"
     QStringList pageNames() const;
 
     DatasetsPage* datasetsPage() const { return datasets_; }
     TrainPage* trainPage() const { return train_; }
     EvaluatePage* evaluatePage() const { return evaluate_; }
     PlaygroundPage* playgroundPage() const { return playground_; }
+    SwarmPage* swarmPage() const { return swarm_; }
     ExportPage* exportPage() const { return export_; }
     JobRunner* jobs() const { return jobs_; }
 
@@ -60,6 +62,7 @@ private:
     TrainPage* train_;
     EvaluatePage* evaluate_;
     PlaygroundPage* playground_;
+    SwarmPage* swarm_;
     ExportPage* export_;
     QMenu* recentMenu_ = nullptr;
     QLabel* jobLabel_;

@@ -22,6 +22,7 @@
 #include "core/model_config.h"
 #include "core/tokenizer.h"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -170,5 +171,40 @@ struct GenerateResult {
 // keeping at least one prompt token).
 GenerateResult generate(Session& session, const std::vector<int32_t>& prompt, const SamplingOptions& options,
                         const TokenCallback& callback = {});
+
+// One sequence's generation, a token at a time. generate() drives one alone; BatchDecoder
+// (batch_decoder.h) drives many together through Model::decodeBatch. Both give the same tokens.
+//
+//   Generation g(session, prompt, options, callback);   // prefills and takes the first token
+//   while (!g.done()) { session.decode(g.nextInput()); g.advance(); }
+//   GenerateResult r = g.take();
+class Generation {
+public:
+    // Throws as generate() does; the session is reset first.
+    Generation(Session& session, const std::vector<int32_t>& prompt, const SamplingOptions& options,
+               TokenCallback callback = {});
+    bool done() const { return done_; }
+    Session& session() { return session_; }
+    int32_t nextInput() const { return result_.tokens.back(); }   // the token the session must consume next
+    // Call once the session has consumed nextInput(): samples the next token from its logits.
+    void advance();
+    GenerateResult take();            // the result; call once done()
+
+private:
+    void accept(int32_t token);
+
+    using Clock = std::chrono::steady_clock;
+    Session& session_;
+    SamplingOptions options_;
+    TokenCallback callback_;
+    Sampler sampler_;
+    GenerateResult result_;
+    std::vector<int32_t> history_;
+    std::vector<int32_t> experts_;
+    size_t emitted_ = 0;
+    int step_ = 0;
+    bool done_ = false;
+    Clock::time_point decodeStart_;
+};
 
 } // namespace swarm::engine

@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <ctime>
+#include <deque>
+#include <exception>
+#include <string_view>
 
 namespace swarm {
 
@@ -170,6 +173,46 @@ json usage(const DispatchResult& r) {
 
 std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
+// Text pieces from the swarm's decoding thread to the request's HTTP thread, so that a slow
+// client's socket never holds up the batch the request decodes in.
+class PieceChannel {
+public:
+    // The decoder's side: false once the client is gone (generation then stops).
+    bool push(std::string_view piece) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (cancelled_) return false;
+        if (!piece.empty()) {
+            pieces_.emplace_back(piece);
+            ready_.notify_one();
+        }
+        return true;
+    }
+    void close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+        ready_.notify_one();
+    }
+    void cancel() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cancelled_ = true;
+    }
+    // The HTTP thread's side: false once closed and drained.
+    bool pop(std::string& out) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !pieces_.empty() || closed_; });
+        if (pieces_.empty()) return false;
+        out = std::move(pieces_.front());
+        pieces_.pop_front();
+        return true;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::string> pieces_;
+    bool closed_ = false, cancelled_ = false;
+};
+
 } // namespace
 
 SwarmServer::SwarmServer(Swarm& swarm, ServerOptions options)
@@ -178,8 +221,11 @@ SwarmServer::SwarmServer(Swarm& swarm, ServerOptions options)
     if (options_.maxQueue < 0) throw Error("serve: max queue must be >= 0");
     const size_t threads = options_.httpThreads > 0 ? size_t(options_.httpThreads)
                                                     : size_t(options_.workers + options_.maxQueue + 4);
+    if (options_.idleTimeoutSeconds < 1) throw Error("serve: the idle timeout must be at least 1 second");
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_->set_payload_max_length(options_.maxBodyBytes);
+    http_->set_keep_alive_timeout(options_.idleTimeoutSeconds);
+    http_->set_read_timeout(options_.idleTimeoutSeconds, 0);
     routes();
 }
 
@@ -248,9 +294,11 @@ void SwarmServer::routes() {
 
     http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
         json loaded = swarm_.loadedSpecialists();
+        const engine::BatchDecoder::Stats batch = swarm_.decoderStats();
         res.set_content(json{{"status", "ok"}, {"swarm", swarm_.definition().name}, {"active", active()},
                              {"queued", queued()}, {"served", served()}, {"rejected", rejected()},
-                             {"loaded", loaded}, {"loaded_bytes", swarm_.loadedBytes()}}
+                             {"loaded", loaded}, {"loaded_bytes", swarm_.loadedBytes()},
+                             {"batch", {{"steps", batch.steps}, {"tokens", batch.tokens}, {"widest", batch.widest}}}}
                             .dump(),
                         "application/json");
     });
@@ -313,7 +361,7 @@ void SwarmServer::routes() {
                 [this, ticket, shared, chat, id, created](size_t, httplib::DataSink& sink) {
                     ticket->acquire();
                     const char* chunkObject = chat ? "chat.completion.chunk" : "text_completion";
-                    bool first = true, open = true;
+                    bool first = true;
                     auto chunk = [&](const std::string& piece, const json& finish) {
                         json choice{{"index", 0}, {"finish_reason", finish}};
                         if (chat) {
@@ -327,27 +375,47 @@ void SwarmServer::routes() {
                         return json{{"id", id}, {"object", chunkObject}, {"created", created},
                                     {"choices", json::array({choice})}};
                     };
+                    PieceChannel channel;
                     DispatchRequest request = shared->request;
-                    request.onToken = [&](const engine::TokenEvent& e) {
-                        if (e.text.empty()) return open;
-                        const std::string s = sse(chunk(std::string(e.text), nullptr));
-                        open = open && sink.write(s.data(), s.size());
-                        return open;
-                    };
-                    try {
-                        const DispatchResult r = swarm_.dispatch(request);
+                    request.onToken = [&channel](const engine::TokenEvent& e) { return channel.push(e.text); };
+                    DispatchResult r;
+                    std::exception_ptr error;
+                    std::thread generator([&] {
+                        try {
+                            r = swarm_.dispatch(request);
+                        } catch (...) {
+                            error = std::current_exception();
+                        }
+                        channel.close();
+                    });
+                    bool open = true;
+                    std::string piece;
+                    while (channel.pop(piece)) {
+                        if (!open) continue;
+                        const std::string s = sse(chunk(piece, nullptr));
+                        open = sink.write(s.data(), s.size());
+                        if (!open) channel.cancel();
+                    }
+                    generator.join();
+                    if (!open) return false;
+                    if (error) {
+                        std::string message = "internal error";
+                        try {
+                            std::rethrow_exception(error);
+                        } catch (const std::exception& e) {
+                            message = e.what();
+                        } catch (...) {
+                        }
+                        const std::string s = sse(json{{"error", {{"message", message}, {"type", "server_error"}, {"code", 500}}}});
+                        sink.write(s.data(), s.size());
+                    } else {
                         ++served_;
-                        if (!open) return false;
                         json last = chunk("", finishName(r.finish));
                         last["model"] = r.specialist;
                         last["usage"] = usage(r);
                         last["swarm"] = swarmInfo(r);
                         const std::string s = sse(last) + "data: [DONE]\n\n";
                         if (!sink.write(s.data(), s.size())) return false;
-                    } catch (const std::exception& e) {
-                        const std::string s =
-                            sse(json{{"error", {{"message", e.what()}, {"type", "server_error"}, {"code", 500}}}});
-                        sink.write(s.data(), s.size());
                     }
                     sink.done();
                     return true;

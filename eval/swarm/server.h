@@ -12,6 +12,12 @@
 // unknown model or path, 413 body over maxBodyBytes, 503 when `workers` requests are generating
 // and `maxQueue` more are waiting. stop() stops accepting connections and returns once the
 // requests in flight (generating or queued) have been answered.
+//
+// Concurrency: up to `workers` requests generate at once, and the ones answered by the same
+// specialist decode together (the swarm's BatchDecoder: one forward pass per step for all of
+// them). Each connection holds an HTTP thread while it is open; a connection that sends nothing
+// for idleTimeoutSeconds (between keep-alive requests too) is closed, so idle clients cannot
+// starve the others of threads.
 #include "eval/swarm/swarm.h"
 
 #include <atomic>
@@ -32,11 +38,12 @@ namespace swarm {
 struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 0;                     // 0: any free port (see SwarmServer::port())
-    int workers = 1;                  // requests generating at once
+    int workers = 8;                  // requests generating (and batched together) at once
     int maxQueue = 16;                // requests waiting for a worker; more get 503
     size_t maxBodyBytes = 1 << 20;    // larger bodies get 413
     int maxTokensCap = 0;             // per-request cap on max_tokens (0: the specialist's only)
     int httpThreads = 0;              // connection threads; 0: workers + maxQueue + 4
+    int idleTimeoutSeconds = 5;       // close connections silent this long (>= 1)
     // Called by a request that got a worker, before it generates (tests hold requests with it).
     std::function<void()> beforeInference;
 };

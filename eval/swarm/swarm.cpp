@@ -389,6 +389,7 @@ DispatchResult Swarm::dispatch(const DispatchRequest& request) {
         out.routerMs = out.route.ms;
         label = out.route.label;
         if (!def_.specialist(label) || out.route.confidence < def_.router.minConfidence) label = "fallback";
+        if (request.onRouted) request.onRouted(out.route);
     }
     const SpecialistDef& def = specialistDef(label);
     out.specialist = label;
@@ -411,8 +412,7 @@ DispatchResult Swarm::dispatch(const DispatchRequest& request) {
     engine::SessionOptions so;
     so.context = std::min(block, int(prompt.size()) + sampling.maxTokens);
     so.maxBatch = std::max(1, std::min(128, int(prompt.size())));
-    engine::Session session(*model, so);
-    engine::GenerateResult g = engine::generate(session, prompt, sampling, request.onToken);
+    engine::GenerateResult g = decoder_.generate(model, prompt, sampling, request.onToken, so);
     out.answer = std::move(g.text);
     out.finish = g.finish;
     out.promptTokens = g.promptTokens;

@@ -23,6 +23,7 @@
 // score_eos) are scored as a continuation of the router prompt (sum of log-probabilities), and the
 // most likely label wins, so the router can never answer outside the set. Confidence is the
 // softmax of the label scores.
+#include "eval/engine/batch_decoder.h"
 #include "eval/engine/engine.h"
 
 #include "core/prompt_template.h"
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,7 +91,12 @@ struct DispatchRequest {
     int maxTokens = 0;                      // 0: the specialist's; always capped by it
     std::optional<float> temperature;
     std::vector<std::string> stop;          // added to the specialist's
-    engine::TokenCallback onToken;          // streaming (optional)
+    // Called once the router has chosen (routed requests only), on the calling thread, before the
+    // specialist answers: a playground shows the route while the answer streams.
+    std::function<void(const RouteResult&)> onRouted;
+    // Streaming (optional). Runs on the swarm's decoding thread, not the caller's: keep it quick
+    // and thread-safe (hand the piece over, do not write to a slow socket from it).
+    engine::TokenCallback onToken;
 };
 
 struct DispatchResult {
@@ -110,7 +117,9 @@ public:
     const SwarmDefinition& definition() const { return def_; }
 
     RouteResult route(const std::string& input) const;
+    // Thread-safe: concurrent dispatches to the same specialist decode together in one batch.
     DispatchResult dispatch(const DispatchRequest& request);
+    engine::BatchDecoder::Stats decoderStats() const { return decoder_.stats(); }
 
     // The loaded specialist for a label ("fallback" for the fallback), loading it (and unloading
     // the least recently used others beyond the memory budget) when needed. Throws for unknown labels.
@@ -138,6 +147,7 @@ private:
     mutable std::mutex mutex_;
     std::vector<Loaded> lru_;               // most recently used first
     int loads_ = 0;
+    engine::BatchDecoder decoder_;          // last: it stops (finishing its jobs) before the models go
 };
 
 } // namespace swarm

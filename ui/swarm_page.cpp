@@ -1,0 +1,690 @@
+#include "swarm_page.h"
+
+#include "app_settings.h"
+#include "specialist_table_model.h"
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/project_store.h"
+#include "eval/swarm/swarm_store.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMessageBox>
+#include <QMetaObject>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTextCursor>
+#include <QThread>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <functional>
+#include <set>
+
+namespace swarm::ui {
+
+namespace {
+
+constexpr int kConfidenceDecimals = 3;
+
+// A "Browse…" button whose menu picks a model folder or a .gguf file and hands it to `chosen`.
+QPushButton* modelBrowseButton(QWidget* parent, const std::function<void(const QString&)>& chosen) {
+    auto* button = new QPushButton(QObject::tr("Browse\u2026"), parent);
+    auto* menu = new QMenu(button);
+    menu->addAction(QObject::tr("Model folder\u2026"), parent, [parent, chosen] {
+        const QString dir = QFileDialog::getExistingDirectory(parent, QObject::tr("Model folder"), AppSettings::load().modelsFolder);
+        if (!dir.isEmpty()) chosen(dir);
+    });
+    menu->addAction(QObject::tr("GGUF file\u2026"), parent, [parent, chosen] {
+        const QString file = QFileDialog::getOpenFileName(parent, QObject::tr("GGUF file"), AppSettings::load().exportFolder,
+                                                          QObject::tr("GGUF (*.gguf)"));
+        if (!file.isEmpty()) chosen(file);
+    });
+    button->setMenu(menu);
+    return button;
+}
+
+QHBoxLayout* modelRow(QLineEdit* path, QPushButton* browse) {
+    auto* row = new QHBoxLayout;
+    row->setContentsMargins(0, 0, 0, 0);
+    row->addWidget(path, 1);
+    row->addWidget(browse);
+    return row;
+}
+
+// Model paths inside `folder` as paths relative to it, so that a swarm saved next to its models
+// still loads when the folder moves; others stay absolute.
+std::string relativeTo(const QDir& folder, const std::string& path) {
+    const QString rel = folder.relativeFilePath(QString::fromStdString(path));
+    if (rel.isEmpty()) return ".";
+    if (rel.startsWith("..") || QDir::isAbsolutePath(rel)) return path;
+    return rel.toStdString();
+}
+
+QString percent(double p) { return QString("%1%").arg(p * 100, 0, 'f', 1); }
+
+} // namespace
+
+SwarmPage::SwarmPage(QWidget* parent) : QWidget(parent) {
+    setObjectName("swarmPage");
+    registerSwarmSchema();
+    auto* editorScroll = new QScrollArea;
+    editorScroll->setWidgetResizable(true);
+    editorScroll->setFrameShape(QFrame::NoFrame);
+    editorScroll->setWidget(buildEditor());
+    auto* splitter = new QSplitter;
+    splitter->addWidget(editorScroll);
+    splitter->addWidget(buildPlayground());
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({560, 560});
+    auto* layout = new QHBoxLayout(this);
+    layout->addWidget(splitter);
+
+    // An empty editor with the definition file's defaults, so that a new swarm starts sensibly.
+    setDefinition(SwarmDefinition{});
+    setProject({});
+    setRunning(false);
+}
+
+SwarmPage::~SwarmPage() {
+    stop();
+    if (thread_) {
+        thread_->wait();
+        delete thread_;
+    }
+}
+
+QWidget* SwarmPage::buildEditor() {
+    auto* editor = new QWidget;
+    name_ = new QLineEdit;
+    name_->setObjectName("swarmName");
+
+    routerModel_ = new QLineEdit;
+    routerModel_->setObjectName("swarmRouterModel");
+    routerModel_->setPlaceholderText(tr("router model folder or .gguf file"));
+    routerPrompt_ = new QLineEdit;
+    routerPrompt_->setObjectName("swarmRouterPrompt");
+    routerPrompt_->setToolTip(tr("The router's prompt template: {input} is the request, \\n a newline"));
+    extraLabels_ = new QLineEdit;
+    extraLabels_->setObjectName("swarmExtraLabels");
+    extraLabels_->setPlaceholderText(tr("e.g. chitchat, other"));
+    extraLabels_->setToolTip(tr("Labels the router may choose that have no specialist: the fallback answers them"));
+    labelPrefix_ = new QLineEdit;
+    labelPrefix_->setObjectName("swarmLabelPrefix");
+    labelPrefix_->setToolTip(tr("Text scored before each label, usually one space (as the chat format trains it)"));
+    minConfidence_ = new QDoubleSpinBox;
+    minConfidence_->setObjectName("swarmMinConfidence");
+    minConfidence_->setRange(0, 1);
+    minConfidence_->setDecimals(kConfidenceDecimals);
+    minConfidence_->setSingleStep(0.05);
+    minConfidence_->setToolTip(tr("Routes less confident than this go to the fallback"));
+    auto* router = new QGroupBox(tr("Router"));
+    auto* routerForm = new QFormLayout(router);
+    routerForm->addRow(tr("Model"), modelRow(routerModel_, modelBrowseButton(this, [this](const QString& p) { routerModel_->setText(p); })));
+    routerForm->addRow(tr("Prompt"), routerPrompt_);
+    routerForm->addRow(tr("Extra labels"), extraLabels_);
+    routerForm->addRow(tr("Label prefix"), labelPrefix_);
+    routerForm->addRow(tr("Min confidence"), minConfidence_);
+
+    specialists_ = new SpecialistTableModel(this);
+    specialistTable_ = new QTableView;
+    specialistTable_->setObjectName("swarmSpecialists");
+    specialistTable_->setModel(specialists_);
+    specialistTable_->verticalHeader()->hide();
+    specialistTable_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    specialistTable_->setSelectionMode(QAbstractItemView::SingleSelection);
+    specialistTable_->horizontalHeader()->setSectionResizeMode(SpecialistTableModel::Model, QHeaderView::Stretch);
+    specialistTable_->horizontalHeader()->setSectionResizeMode(SpecialistTableModel::Prompt, QHeaderView::Stretch);
+    specialistTable_->setMinimumHeight(140);
+    auto* add = new QPushButton(tr("Add"));
+    add->setObjectName("swarmAddSpecialist");
+    auto* remove = new QPushButton(tr("Remove"));
+    remove->setObjectName("swarmRemoveSpecialist");
+    auto* browseSpecialist = modelBrowseButton(this, [this](const QString& p) {
+        specialists_->setModelPath(specialistTable_->currentIndex().row(), p);
+    });
+    browseSpecialist->setText(tr("Browse model\u2026"));
+    browseSpecialist->setObjectName("swarmBrowseSpecialist");
+    browseSpecialist->setToolTip(tr("The model of the selected specialist"));
+    auto* tableButtons = new QHBoxLayout;
+    tableButtons->addWidget(add);
+    tableButtons->addWidget(remove);
+    tableButtons->addWidget(browseSpecialist);
+    tableButtons->addStretch(1);
+    auto* specialistsBox = new QGroupBox(tr("Specialists"));
+    auto* specialistsLayout = new QVBoxLayout(specialistsBox);
+    specialistsLayout->addWidget(specialistTable_, 1);
+    specialistsLayout->addLayout(tableButtons);
+
+    fallbackEnabled_ = new QCheckBox(tr("Fallback for extra labels and unsure routes"));
+    fallbackEnabled_->setObjectName("swarmFallbackEnabled");
+    fallbackModel_ = new QLineEdit;
+    fallbackModel_->setObjectName("swarmFallbackModel");
+    fallbackModel_->setPlaceholderText(tr("general model folder or .gguf file"));
+    fallbackPrompt_ = new QLineEdit;
+    fallbackPrompt_->setObjectName("swarmFallbackPrompt");
+    auto* fallbackBrowse = modelBrowseButton(this, [this](const QString& p) { fallbackModel_->setText(p); });
+    fallbackFields_ = new QWidget;
+    auto* fallbackForm = new QFormLayout(fallbackFields_);
+    fallbackForm->setContentsMargins(0, 0, 0, 0);
+    fallbackForm->addRow(tr("Model"), modelRow(fallbackModel_, fallbackBrowse));
+    fallbackForm->addRow(tr("Prompt"), fallbackPrompt_);
+    auto* fallbackBox = new QGroupBox(tr("Fallback"));
+    auto* fallbackLayout = new QVBoxLayout(fallbackBox);
+    fallbackLayout->addWidget(fallbackEnabled_);
+    fallbackLayout->addWidget(fallbackFields_);
+
+    memoryBudget_ = new QSpinBox;
+    memoryBudget_->setObjectName("swarmMemoryBudget");
+    memoryBudget_->setRange(0, 1 << 30);
+    memoryBudget_->setSuffix(tr(" MB"));
+    memoryBudget_->setSpecialValueText(tr("unlimited"));
+    memoryBudget_->setToolTip(tr("Loaded specialists beyond this are unloaded, least recently used first"));
+    auto* topForm = new QFormLayout;
+    topForm->addRow(tr("Name"), name_);
+    topForm->addRow(tr("Memory budget"), memoryBudget_);
+
+    auto* openJson = new QPushButton(tr("Open JSON\u2026"));
+    openJson->setObjectName("swarmOpenJson");
+    auto* saveJson = new QPushButton(tr("Save JSON\u2026"));
+    saveJson->setObjectName("swarmSaveJson");
+    auto* fileRow = new QHBoxLayout;
+    fileRow->addWidget(openJson);
+    fileRow->addWidget(saveJson);
+    fileRow->addStretch(1);
+
+    saved_ = new QComboBox;
+    saved_->setObjectName("swarmSaved");
+    saved_->setToolTip(tr("Swarms saved in the project: choose one to edit it"));
+    auto* saveProject = new QPushButton(tr("Save to project"));
+    saveProject->setObjectName("swarmSaveToProject");
+    auto* deleteSaved = new QPushButton(tr("Delete"));
+    deleteSaved->setObjectName("swarmDeleteSaved");
+    projectRow_ = new QWidget;
+    auto* projectLayout = new QHBoxLayout(projectRow_);
+    projectLayout->setContentsMargins(0, 0, 0, 0);
+    projectLayout->addWidget(new QLabel(tr("In the project:")));
+    projectLayout->addWidget(saved_, 1);
+    projectLayout->addWidget(saveProject);
+    projectLayout->addWidget(deleteSaved);
+
+    editorMessage_ = new QLabel;
+    editorMessage_->setObjectName("swarmEditorMessage");
+    editorMessage_->setWordWrap(true);
+    editorMessage_->setTextFormat(Qt::PlainText);
+    editorMessage_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+    auto* layout = new QVBoxLayout(editor);
+    layout->addLayout(topForm);
+    layout->addWidget(router);
+    layout->addWidget(specialistsBox, 1);
+    layout->addWidget(fallbackBox);
+    layout->addLayout(fileRow);
+    layout->addWidget(projectRow_);
+    layout->addWidget(editorMessage_);
+
+    connect(fallbackEnabled_, &QCheckBox::toggled, fallbackFields_, &QWidget::setEnabled);
+    // Remove and Browse act on the current row: only enabled while there is one.
+    auto rowActions = [this, remove, browseSpecialist] {
+        const bool hasRow = specialistTable_->currentIndex().isValid();
+        remove->setEnabled(hasRow);
+        browseSpecialist->setEnabled(hasRow);
+    };
+    connect(specialistTable_->selectionModel(), &QItemSelectionModel::currentChanged, this, rowActions);
+    connect(specialists_, &QAbstractItemModel::modelReset, this, rowActions);
+    connect(specialists_, &QAbstractItemModel::rowsRemoved, this, rowActions);
+    rowActions();
+    connect(add, &QPushButton::clicked, this, [this] {
+        const int row = specialists_->addSpecialist();
+        specialistTable_->setCurrentIndex(specialists_->index(row, SpecialistTableModel::Label));
+        specialistTable_->edit(specialists_->index(row, SpecialistTableModel::Label));
+    });
+    connect(remove, &QPushButton::clicked, this, [this] {
+        const int row = specialistTable_->currentIndex().row();
+        if (row >= 0) specialists_->removeRows(row, 1);
+    });
+    connect(openJson, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open swarm definition"), jsonFolder_, tr("Swarm definitions (*.json);;All files (*)"));
+        if (!path.isEmpty()) this->openJson(path);
+    });
+    connect(saveJson, &QPushButton::clicked, this, [this] {
+        const QString suggested = QDir(jsonFolder_).filePath(name_->text().trimmed().isEmpty() ? "swarm.json" : name_->text().trimmed() + ".json");
+        QString path = QFileDialog::getSaveFileName(this, tr("Save swarm definition"), suggested, tr("Swarm definitions (*.json)"));
+        if (path.isEmpty()) return;
+        if (!path.endsWith(".json")) path += ".json";
+        this->saveJson(path);
+    });
+    connect(saved_, &QComboBox::activated, this, [this](int i) { loadFromProject(saved_->itemText(i)); });
+    connect(saveProject, &QPushButton::clicked, this, &SwarmPage::saveToProject);
+    connect(deleteSaved, &QPushButton::clicked, this, [this] {
+        const QString name = saved_->currentText();
+        if (name.isEmpty()) return;
+        if (QMessageBox::question(this, tr("Delete swarm"), tr("Delete the swarm '%1' from the project? Its models stay on disk.").arg(name)) !=
+            QMessageBox::Yes)
+            return;
+        deleteFromProject(name);
+    });
+    return editor;
+}
+
+QWidget* SwarmPage::buildPlayground() {
+    request_ = new QPlainTextEdit;
+    request_->setObjectName("swarmRequest");
+    request_->setPlaceholderText(tr("A request for the swarm: the router picks the specialist that answers it"));
+    request_->setMaximumHeight(110);
+    maxTokens_ = new QSpinBox;
+    maxTokens_->setObjectName("swarmMaxTokens");
+    maxTokens_->setRange(1, 2048);
+    maxTokens_->setValue(128);
+    maxTokens_->setToolTip(tr("Capped by the answering specialist's own max tokens"));
+    sendButton_ = new QPushButton(tr("Send"));
+    sendButton_->setObjectName("swarmSend");
+    sendButton_->setShortcut(QKeySequence("Ctrl+Return"));
+    stopButton_ = new QPushButton(tr("Stop"));
+    stopButton_->setObjectName("swarmStop");
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(new QLabel(tr("Max new tokens")));
+    controls->addWidget(maxTokens_);
+    controls->addStretch(1);
+    controls->addWidget(sendButton_);
+    controls->addWidget(stopButton_);
+
+    runStatus_ = new QLabel;
+    runStatus_->setObjectName("swarmRunStatus");
+    runStatus_->setWordWrap(true);
+    runStatus_->setTextFormat(Qt::PlainText);
+    runStatus_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    route_ = new QLabel;
+    route_->setObjectName("swarmRoute");
+    probabilities_ = new QTableWidget(0, 2);
+    probabilities_->setObjectName("swarmProbabilities");
+    probabilities_->setHorizontalHeaderLabels({tr("Label"), tr("Probability")});
+    probabilities_->verticalHeader()->hide();
+    probabilities_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+    probabilities_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    probabilities_->setSelectionMode(QAbstractItemView::NoSelection);
+    probabilities_->setMaximumHeight(160);
+    specialist_ = new QLabel;
+    specialist_->setObjectName("swarmSpecialist");
+    timings_ = new QLabel;
+    timings_->setObjectName("swarmTimings");
+    answer_ = new QPlainTextEdit;
+    answer_->setObjectName("swarmAnswer");
+    answer_->setReadOnly(true);
+
+    auto* box = new QGroupBox(tr("Routed playground"));
+    auto* layout = new QVBoxLayout(box);
+    layout->addWidget(request_);
+    layout->addLayout(controls);
+    layout->addWidget(runStatus_);
+    layout->addWidget(route_);
+    layout->addWidget(probabilities_);
+    layout->addWidget(specialist_);
+    layout->addWidget(timings_);
+    layout->addWidget(answer_, 1);
+
+    connect(sendButton_, &QPushButton::clicked, this, &SwarmPage::send);
+    connect(stopButton_, &QPushButton::clicked, this, &SwarmPage::stop);
+    return box;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editor
+
+void SwarmPage::setDefinition(const SwarmDefinition& def) {
+    base_ = def;
+    name_->setText(QString::fromStdString(def.name));
+    routerModel_->setText(QString::fromStdString(def.router.model));
+    routerPrompt_->setText(escapePrompt(def.router.prompt));
+    QStringList extra;
+    for (const std::string& l : def.router.extraLabels) extra << QString::fromStdString(l);
+    extraLabels_->setText(extra.join(", "));
+    labelPrefix_->setText(escapePrompt(def.router.labelPrefix));
+    minConfidence_->setValue(def.router.minConfidence);
+    specialists_->setSpecialists(def.specialists);
+    const SpecialistDef fallback = def.fallback ? *def.fallback : SpecialistDef{};
+    fallbackEnabled_->setChecked(def.fallback.has_value());
+    fallbackModel_->setText(QString::fromStdString(fallback.model));
+    fallbackPrompt_->setText(escapePrompt(fallback.prompt));
+    fallbackFields_->setEnabled(def.fallback.has_value());
+    memoryBudget_->setValue(int(def.memoryBudgetBytes >> 20));
+    showEditorMessage({}, false);
+}
+
+SwarmDefinition SwarmPage::definition() const {
+    SwarmDefinition d = base_;
+    d.name = name_->text().trimmed().toStdString();
+    if (d.name.empty()) throw Error("name: the swarm needs a name");
+    d.router.model = routerModel_->text().trimmed().toStdString();
+    if (d.router.model.empty()) throw Error("router: choose its model (a folder or a .gguf file)");
+    d.router.prompt = unescapePrompt(routerPrompt_->text());
+    d.router.extraLabels.clear();
+    for (const QString& l : extraLabels_->text().split(',', Qt::SkipEmptyParts))
+        if (!l.trimmed().isEmpty()) d.router.extraLabels.push_back(l.trimmed().toStdString());
+    d.router.labelPrefix = unescapePrompt(labelPrefix_->text());
+    // The spin box rounds; an unchanged value keeps the definition's exact one.
+    const double shown = minConfidence_->value();
+    if (std::abs(shown - base_.router.minConfidence) >= 0.5 * std::pow(10.0, -kConfidenceDecimals)) d.router.minConfidence = shown;
+
+    d.specialists = specialists_->specialists();
+    std::set<std::string> labels;
+    for (size_t i = 0; i < d.specialists.size(); ++i) {
+        const SpecialistDef& s = d.specialists[i];
+        const std::string row = "specialists, row " + std::to_string(i + 1);
+        if (s.label.empty()) throw Error(row + ": the label is empty");
+        if (!labels.insert(s.label).second) throw Error(row + ": the label '" + s.label + "' is used twice");
+        if (s.model.empty()) throw Error(row + " ('" + s.label + "'): choose its model (a folder or a .gguf file)");
+    }
+    if (fallbackEnabled_->isChecked()) {
+        SpecialistDef f = base_.fallback ? *base_.fallback : SpecialistDef{};
+        if (!base_.fallback) f.sampling.maxTokens = 128;   // SwarmDefinition::fromJson's default
+        f.label = "fallback";
+        f.model = fallbackModel_->text().trimmed().toStdString();
+        f.prompt = unescapePrompt(fallbackPrompt_->text());
+        if (f.model.empty()) throw Error("fallback: choose its model, or untick the fallback");
+        d.fallback = f;
+    } else {
+        d.fallback.reset();
+    }
+    d.memoryBudgetBytes = uint64_t(memoryBudget_->value()) << 20;
+
+    // The library's own checks (reserved labels, templates, extra labels that need a fallback...)
+    // name the field as they do for a file; relative paths resolve as a file's would.
+    const QString baseDir = jsonFolder_.isEmpty() ? QDir::currentPath() : jsonFolder_;
+    return SwarmDefinition::fromJson(d.toJson(), baseDir.toStdString(), "swarm '" + d.name + "'");
+}
+
+void SwarmPage::showEditorMessage(const QString& message, bool error) {
+    editorMessageText_ = message;
+    editorMessage_->setText(message);
+    QPalette p;   // only the text colour set: everything else follows the theme
+    if (error) p.setColor(QPalette::WindowText, QColor(192, 57, 43));
+    editorMessage_->setPalette(p);
+    if (!message.isEmpty()) emit status(message);
+}
+
+bool SwarmPage::openJson(const QString& path) {
+    try {
+        const SwarmDefinition d = SwarmDefinition::load(path.toStdString());
+        jsonFolder_ = QFileInfo(path).absolutePath();
+        setDefinition(d);
+        showEditorMessage(tr("Opened %1").arg(path), false);
+        return true;
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        return false;
+    }
+}
+
+bool SwarmPage::saveJson(const QString& path) {
+    try {
+        const SwarmDefinition d = definition();
+        nlohmann::json j = d.toJson();
+        const QDir folder = QFileInfo(path).absoluteDir();
+        j["router"]["model"] = relativeTo(folder, d.router.model);
+        for (const SpecialistDef& s : d.specialists) j["specialists"][s.label]["model"] = relativeTo(folder, s.model);
+        if (d.fallback) j["fallback"]["model"] = relativeTo(folder, d.fallback->model);
+        writeFileAtomically(path.toStdString(), j.dump(2) + "\n");
+        jsonFolder_ = folder.absolutePath();
+        showEditorMessage(tr("Saved %1").arg(path), false);
+        return true;
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        return false;
+    }
+}
+
+void SwarmPage::setProject(const QString& path) {
+    projectPath_ = path;
+    projectRow_->setVisible(!path.isEmpty());
+    reloadSavedSwarms();
+}
+
+QStringList SwarmPage::savedSwarms() const {
+    QStringList names;
+    for (int i = 0; i < saved_->count(); ++i) names << saved_->itemText(i);
+    return names;
+}
+
+void SwarmPage::reloadSavedSwarms(const QString& select) {
+    saved_->clear();
+    if (projectPath_.isEmpty()) return;
+    try {
+        ProjectStore store = ProjectStore::open(projectPath_.toStdString());
+        for (const std::string& name : listSwarms(store)) saved_->addItem(QString::fromStdString(name));
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+    }
+    if (!select.isEmpty()) saved_->setCurrentIndex(saved_->findText(select));
+}
+
+bool SwarmPage::loadFromProject(const QString& name) {
+    if (projectPath_.isEmpty()) return false;
+    try {
+        ProjectStore store = ProjectStore::open(projectPath_.toStdString());
+        const SwarmDefinition d = loadSwarm(store, name.toStdString());
+        jsonFolder_.clear();   // the project holds absolute paths
+        setDefinition(d);
+        showEditorMessage(tr("Loaded '%1' from the project").arg(name), false);
+        return true;
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        return false;
+    }
+}
+
+bool SwarmPage::saveToProject() {
+    if (projectPath_.isEmpty()) return false;
+    try {
+        const SwarmDefinition d = definition();
+        ProjectStore store = ProjectStore::open(projectPath_.toStdString());
+        saveSwarm(store, d);
+        const QString name = QString::fromStdString(d.name);
+        reloadSavedSwarms(name);
+        showEditorMessage(tr("Saved '%1' in the project").arg(name), false);
+        return true;
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        return false;
+    }
+}
+
+bool SwarmPage::deleteFromProject(const QString& name) {
+    if (projectPath_.isEmpty()) return false;
+    try {
+        ProjectStore store = ProjectStore::open(projectPath_.toStdString());
+        const bool deleted = deleteSwarm(store, name.toStdString());
+        reloadSavedSwarms();
+        if (!deleted) {
+            showEditorMessage(tr("The project has no swarm '%1'").arg(name), true);
+            return false;
+        }
+        showEditorMessage(tr("Deleted '%1' from the project").arg(name), false);
+        return true;
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        return false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routed playground
+
+void SwarmPage::setRunning(bool running) {
+    sendButton_->setEnabled(!running);
+    stopButton_->setEnabled(running);
+}
+
+bool SwarmPage::send() {
+    if (thread_) return false;
+    const QString input = request_->toPlainText();
+    if (input.trimmed().isEmpty()) {
+        runStatus_->setText(tr("Type a request first."));
+        return false;
+    }
+    SwarmDefinition def;
+    try {
+        def = definition();
+    } catch (const std::exception& e) {
+        showEditorMessage(QString::fromUtf8(e.what()), true);
+        runStatus_->setText(tr("Fix the swarm first: %1").arg(QString::fromUtf8(e.what())));
+        return false;
+    }
+    if (def.threads == 0) def.threads = AppSettings::load().threads;
+    const std::string key = def.toJson().dump();
+    if (key != loadedKey_) {
+        swarm_.reset();   // edited: free the old swarm before loading the new one
+        loadedKey_.clear();
+    }
+    const std::shared_ptr<Swarm> cached = swarm_;
+
+    answerBytes_.clear();
+    streamedPieces_ = 0;
+    lastResult_ = {};
+    answer_->clear();
+    route_->clear();
+    probabilities_->setRowCount(0);
+    specialist_->clear();
+    timings_->clear();
+    runStatus_->setText(cached ? tr("Routing\u2026") : tr("Loading the router %1\u2026").arg(QString::fromStdString(def.router.model)));
+    auto stopFlag = std::make_shared<std::atomic<bool>>(false);
+    stop_ = stopFlag;
+    const int request = ++requestId_;
+    const int maxTokens = maxTokens_->value();
+    setRunning(true);
+
+    thread_ = QThread::create([this, def, key, cached, input = input.toStdString(), maxTokens, stopFlag, request] {
+        Outcome outcome;
+        outcome.definitionKey = key;
+        try {
+            outcome.swarm = cached ? cached : std::make_shared<Swarm>(def);
+            if (!stopFlag->load()) {
+                DispatchRequest dispatch;
+                dispatch.input = input;
+                dispatch.maxTokens = maxTokens;
+                dispatch.onRouted = [this, request](const RouteResult& route) {
+                    QMetaObject::invokeMethod(this, [this, request, route] { showRoute(request, route); }, Qt::QueuedConnection);
+                };
+                // Runs on the swarm's decoding thread: it copies the piece and posts it, reads only
+                // the shared stop flag, and uses `this` only as the receiver of the post (the page
+                // outlives the request: its destructor waits).
+                dispatch.onToken = [this, request, stopFlag](const engine::TokenEvent& e) {
+                    const QByteArray piece(e.text.data(), qsizetype(e.text.size()));
+                    QMetaObject::invokeMethod(this, [this, request, piece] { appendAnswer(request, piece); }, Qt::QueuedConnection);
+                    return !stopFlag->load();
+                };
+                outcome.result = outcome.swarm->dispatch(dispatch);
+            }
+            outcome.stopped = stopFlag->load();
+            outcome.ok = true;
+        } catch (const std::exception& e) {
+            outcome.error = QString::fromUtf8(e.what());
+        }
+        QMetaObject::invokeMethod(this, [this, request, outcome] { finishRequest(request, outcome); }, Qt::QueuedConnection);
+    });
+    thread_->start();
+    return true;
+}
+
+void SwarmPage::stop() {
+    if (stop_) stop_->store(true);
+}
+
+void SwarmPage::showRoute(int request, const RouteResult& route) {
+    if (request != requestId_) return;
+    route_->setText(tr("Routed to <b>%1</b> with %2 confidence \u00b7 router %3 ms")
+                        .arg(QString::fromStdString(route.label).toHtmlEscaped(), percent(route.confidence),
+                             QString::number(route.ms, 'f', 0)));
+    probabilities_->setRowCount(int(route.probabilities.size()));
+    for (int row = 0; row < int(route.probabilities.size()); ++row) {
+        const auto& [label, p] = route.probabilities[size_t(row)];
+        auto* item = new QTableWidgetItem(QString::fromStdString(label));
+        item->setData(Qt::UserRole, p);
+        if (label == route.label) {
+            QFont bold = item->font();
+            bold.setBold(true);
+            item->setFont(bold);
+        }
+        probabilities_->setItem(row, 0, item);
+        auto* bar = new QProgressBar;
+        bar->setRange(0, 1000);
+        bar->setValue(int(std::lround(p * 1000)));
+        bar->setFormat(percent(p));
+        bar->setTextVisible(true);
+        probabilities_->setCellWidget(row, 1, bar);
+    }
+    probabilities_->resizeColumnToContents(0);
+    runStatus_->setText(tr("Generating\u2026"));
+    emit routed(QString::fromStdString(route.label), route.confidence);
+}
+
+void SwarmPage::appendAnswer(int request, const QByteArray& piece) {
+    // A late piece of an earlier request (stopped, then sent again) is not this answer's.
+    if (request != requestId_) return;
+    answerBytes_ += piece;
+    ++streamedPieces_;
+    answer_->setPlainText(answer());
+    answer_->moveCursor(QTextCursor::End);
+    runStatus_->setText(tr("Generating\u2026 %1 tokens").arg(streamedPieces_));
+}
+
+void SwarmPage::finishRequest(int request, const Outcome& outcome) {
+    if (thread_) {
+        thread_->wait();
+        delete thread_;
+        thread_ = nullptr;
+    }
+    setRunning(false);
+    if (outcome.swarm) {
+        swarm_ = outcome.swarm;
+        loadedKey_ = outcome.definitionKey;
+    }
+    if (request != requestId_) return;
+    QString summary;
+    if (!outcome.ok) {
+        summary = tr("Failed: %1").arg(outcome.error);
+    } else if (!outcome.result.routed) {
+        summary = tr("Stopped before the answer");
+    } else {
+        const DispatchResult& r = outcome.result;
+        lastResult_ = r;
+        const QString answering = QString::fromStdString(r.specialist).toHtmlEscaped();
+        specialist_->setText(r.specialist == r.route.label
+                                 ? tr("Answered by <b>%1</b>").arg(answering)
+                                 : tr("Answered by <b>%1</b> (the route's label has no specialist or is below the minimum confidence)").arg(answering));
+        timings_->setText(tr("router %1 ms \u00b7 specialist %2 ms \u00b7 %3 prompt tokens, %4 generated (%5)")
+                              .arg(r.routerMs, 0, 'f', 0)
+                              .arg(r.specialistMs, 0, 'f', 0)
+                              .arg(r.promptTokens)
+                              .arg(r.completionTokens)
+                              .arg(engine::finishReasonName(r.finish)));
+        summary = tr("%1 answered: %2 tokens in %3 ms")
+                      .arg(QString::fromStdString(r.specialist), QString::number(r.completionTokens),
+                           QString::number(r.routerMs + r.specialistMs, 'f', 0));
+        if (outcome.stopped) summary += tr(" (stopped)");
+    }
+    runStatus_->setText(summary);
+    emit status(summary);
+    emit requestFinished(outcome.ok, summary);
+}
+
+} // namespace swarm::ui

@@ -1,0 +1,131 @@
+#pragma once
+// Swarm: edit a swarm definition (router, specialists, fallback, memory budget; JSON files or the
+// project), and send requests through it: the route the router chose with every label's
+// probability, then the answering specialist's text streaming in, with timings.
+#include "eval/swarm/swarm.h"
+
+#include <QByteArray>
+#include <QWidget>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QPushButton;
+class QSpinBox;
+class QTableView;
+class QTableWidget;
+class QThread;
+
+namespace swarm::ui {
+
+class SpecialistTableModel;
+
+class SwarmPage : public QWidget {
+    Q_OBJECT
+public:
+    explicit SwarmPage(QWidget* parent = nullptr);
+    ~SwarmPage() override;                  // stops a running request and waits for it
+
+    void setProject(const QString& path);   // "" when no project is open
+
+    // The editor's swarm with relative model paths made absolute, checked as a definition file
+    // is; throws swarm::Error naming the row or field at fault.
+    SwarmDefinition definition() const;
+    void setDefinition(const SwarmDefinition& def);
+
+    // These return false and show why in the page when they fail.
+    bool openJson(const QString& path);
+    bool saveJson(const QString& path);     // model paths inside the file's folder are written relative
+    bool loadFromProject(const QString& name);
+    bool saveToProject();
+    bool deleteFromProject(const QString& name);   // asks nothing: the Delete button asks first
+    QStringList savedSwarms() const;
+    QString editorMessage() const { return editorMessageText_; }
+
+    bool busy() const { return thread_ != nullptr; }
+    QString answer() const { return QString::fromUtf8(answerBytes_); }   // streamed so far
+    int streamedPieces() const { return streamedPieces_; }
+    // The last finished request's result, with the route taken (routed is true).
+    const DispatchResult& lastResult() const { return lastResult_; }
+    bool swarmLoaded() const { return swarm_ != nullptr; }   // cached for the current definition
+
+public slots:
+    bool send();                            // false when busy, the request is empty or the swarm is invalid
+    void stop();
+
+signals:
+    void status(const QString& message);
+    void routed(const QString& label, double confidence);   // before the answer streams
+    void requestFinished(bool ok, const QString& summary);
+
+private:
+    struct Outcome {
+        bool ok = false;
+        bool stopped = false;
+        QString error;
+        DispatchResult result;
+        std::shared_ptr<Swarm> swarm;       // loaded (or reused) for definitionKey
+        std::string definitionKey;
+    };
+
+    QWidget* buildEditor();
+    QWidget* buildPlayground();
+    void showEditorMessage(const QString& message, bool error);
+    void reloadSavedSwarms(const QString& select = {});
+    void setRunning(bool running);
+    void showRoute(int request, const RouteResult& route);
+    void appendAnswer(int request, const QByteArray& piece);
+    void finishRequest(int request, const Outcome& outcome);
+
+    // Editor.
+    QString projectPath_;
+    QString jsonFolder_;                    // of the last JSON file opened or saved: base of relative paths
+    SwarmDefinition base_;                  // what the editor has no field for (dtypes, score_eos, threads...)
+    QLineEdit* name_;
+    QLineEdit* routerModel_;
+    QLineEdit* routerPrompt_;
+    QLineEdit* extraLabels_;
+    QLineEdit* labelPrefix_;
+    QDoubleSpinBox* minConfidence_;
+    SpecialistTableModel* specialists_;
+    QTableView* specialistTable_;
+    QCheckBox* fallbackEnabled_;
+    QWidget* fallbackFields_;
+    QLineEdit* fallbackModel_;
+    QLineEdit* fallbackPrompt_;
+    QSpinBox* memoryBudget_;
+    QWidget* projectRow_;
+    QComboBox* saved_;
+    QLabel* editorMessage_;
+    QString editorMessageText_;
+
+    // Routed playground.
+    QPlainTextEdit* request_;
+    QSpinBox* maxTokens_;
+    QPushButton* sendButton_;
+    QPushButton* stopButton_;
+    QLabel* runStatus_;
+    QLabel* route_;
+    QTableWidget* probabilities_;
+    QLabel* specialist_;
+    QLabel* timings_;
+    QPlainTextEdit* answer_;
+
+    QThread* thread_ = nullptr;
+    std::shared_ptr<std::atomic<bool>> stop_;   // the running request's; shared with its callbacks
+    int requestId_ = 0;
+    std::shared_ptr<Swarm> swarm_;          // loaded for loadedKey_ (the definition's JSON)
+    std::string loadedKey_;
+    QByteArray answerBytes_;
+    int streamedPieces_ = 0;
+    DispatchResult lastResult_;
+};
+
+} // namespace swarm::ui

@@ -8,7 +8,7 @@
 //
 // --workers 1 against the default 8 shows what batching concurrent requests through the engine's
 // decodeBatch gives; the server's /health batch figures (mean and widest batch) are printed.
-// Latencies cover answered requests; a queue smaller than the concurrency shows 503s (counted
+// A few untimed requests load the specialists first. Latencies cover answered requests; a queue smaller than the concurrency shows 503s (counted
 // apart: they are the server protecting itself, not failures).
 //
 // Without --swarm it writes a demo swarm to DIR (default: a temporary folder): a router and three
@@ -158,6 +158,14 @@ int main(int argc, char** argv) {
         const char* inputs[] = {"How many orders were shipped to Paris last week?",
                                 "Mask the personal data: call John Smith at 555-0100",
                                 "I was charged twice for my subscription", "hello"};
+        // One request first, not timed: the specialists load lazily, and that second belongs to no
+        // request's latency in a warm server.
+        {
+            httplib::Client warm("127.0.0.1", port);
+            warm.set_read_timeout(300, 0);
+            for (const char* input : {"How many orders?", "Mask John Smith", "charged twice", "hello"})
+                warm.Post("/v1/completions", json{{"model", model}, {"prompt", input}, {"max_tokens", 1}}.dump(), "application/json");
+        }
         std::atomic<int> next{0}, failed{0}, refused{0};
         std::atomic<long long> tokens{0};
         std::vector<std::vector<double>> latencies(static_cast<size_t>(concurrency));

@@ -10,9 +10,11 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 namespace swarm::cli {
 
@@ -23,8 +25,9 @@ const char* kSwarmHelp =
     "       swarm swarm save SWARM.json --project P      (store the definition in the project)\n"
     "       swarm swarm list --project P\n"
     "       swarm swarm run SWARM.json --input TEXT [--label LABEL] [--max-tokens N] [--stream] [--json]\n"
-    "       swarm swarm eval SWARM.json --data MIXED.jsonl [--limit N] [--max-tokens N] [--preset TASK=PRESET]...\n"
+    "       swarm swarm eval SWARM.json --data MIXED.jsonl [--limit N] [--max-tokens N] [--preset TASK=PRESET,...]\n"
     "                        [--report FILE.md|FILE.json] [--watts W] [--price-kwh X] [--json]\n"
+    "       swarm swarm mix --project P --tasks TASK=DATASET,... --out MIXED.jsonl [--split test] [--per-task N]\n"
     "\n"
     "check  validates the definition (router, labels -> specialists, fallback; see eval/swarm/swarm.h)\n"
     "       and prints it with resolved model paths.\n"
@@ -34,7 +37,28 @@ const char* kSwarmHelp =
     "       swarm: routing accuracy, confusion matrix, each task's metrics routed versus given the right\n"
     "       specialist directly, latency and cost per million generated tokens. --preset intent=router\n"
     "       picks a task's metrics (default: the task label as the preset).\n"
+    "mix    writes a mixed dataset from the project's datasets: each TASK label with the examples of\n"
+    "       DATASET's --split (default test: unseen by specialists trained on the train split), the\n"
+    "       first --per-task N of each (default: all), the tasks in turn. --split train gives a router's\n"
+    "       training data (import it with --prompt-template '{input}' --response-field task).\n"
     "With --project P, SWARM is the name of a swarm saved in the project instead of a file.\n";
+
+// "a=b,c=d" -> {{"a","b"}, {"c","d"}}, naming the option on a malformed pair.
+std::vector<std::pair<std::string, std::string>> pairList(const std::string& text, const std::string& option,
+                                                          const std::string& shape) {
+    std::vector<std::pair<std::string, std::string>> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, end - start);
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+            throw Error("--" + option + ": expected " + shape + ", got '" + item + "'");
+        out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+        start = end + 1;
+    }
+    return out;
+}
 
 std::string fmt(double v, int digits) {
     char buf[64];
@@ -51,12 +75,31 @@ int runSwarm(const Argv& argv) {
     }
     const std::string sub = argv[0];
     const Argv rest(argv.begin() + 1, argv.end());
-    if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list")
-        throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run or eval)");
-    Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project"},
+    if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list" && sub != "mix")
+        throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run, eval or mix)");
+    Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project",
+                     "tasks", "out", "split", "per-task"},
               {"stream", "json"});
     if (args.help()) {
         std::cout << kSwarmHelp;
+        return 0;
+    }
+    if (sub == "mix") {
+        if (!args.positionals().empty()) throw Error("swarm mix: unexpected argument '" + args.positionals()[0] + "'");
+        const auto tasks = pairList(args.required("tasks"), "tasks", "TASK=DATASET");
+        Split split = Split::Test;
+        if (args.has("split") && !parseSplit(args.value("split"), split))
+            throw Error("--split: expected train, validation or test, got '" + args.value("split") + "'");
+        const long long perTask = args.integer("per-task", 0, 0, 1LL << 40);
+        const std::string out = args.required("out");
+        ProjectStore project = ProjectStore::open(args.required("project"));
+        const std::vector<SwarmEvalExample> rows = mixFromProject(project, tasks, split, size_t(perTask));
+        saveMixedDataset(out, rows);
+        std::map<std::string, size_t> counts;
+        for (const SwarmEvalExample& e : rows) ++counts[e.task];
+        std::cout << "wrote " << rows.size() << " " << splitName(split) << " examples to " << out << ":";
+        for (const auto& [task, dataset] : tasks) std::cout << " " << task << " " << counts[task] << " (" << dataset << ")";
+        std::cout << "\n";
         return 0;
     }
     if (sub == "list") {
@@ -94,14 +137,10 @@ int runSwarm(const Argv& argv) {
         const bool stream = args.flag("stream") && !args.flag("json");
         if (stream) {
             // The route is known before the answer: print it first.
-            if (req.label.empty()) {
-                const RouteResult r = swarm.route(req.input);
+            req.onRouted = [](const RouteResult& r) {
                 std::cerr << "route: " << r.label << " (confidence " << fmt(r.confidence, 3) << ", router "
                           << fmt(r.ms, 1) << " ms)\n";
-                req.label = swarm.definition().specialist(r.label) && r.confidence >= def.router.minConfidence
-                                ? r.label
-                                : "fallback";
-            }
+            };
             req.onToken = [](const engine::TokenEvent& e) {
                 std::cout << e.text << std::flush;
                 return true;
@@ -143,12 +182,9 @@ int runSwarm(const Argv& argv) {
     o.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
     if (args.has("watts")) o.watts = std::stod(args.value("watts"));
     if (args.has("price-kwh")) o.pricePerKwh = std::stod(args.value("price-kwh"));
-    if (args.has("preset")) {
-        const std::string p = args.value("preset");
-        const size_t eq = p.find('=');
-        if (eq == std::string::npos || eq == 0) throw Error("--preset: expected TASK=PRESET, got '" + p + "'");
-        o.presets[p.substr(0, eq)] = p.substr(eq + 1);
-    }
+    if (args.has("preset"))
+        for (const auto& [task, preset] : pairList(args.value("preset"), "preset", "TASK=PRESET"))
+            o.presets[task] = preset;
     o.progress = [](size_t done, size_t total) {
         std::cerr << "\r" << done << "/" << total << std::flush;
         if (done == total) std::cerr << "\n";

@@ -4,6 +4,8 @@
 #include "cli_process.h"
 #include "swarm_test_util.h"
 
+#include "eval/swarm/swarm_eval.h"
+
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -102,6 +104,11 @@ private slots:
         r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "hi", "--label", "pii", "--max-tokens", "2", "--stream"});
         QCOMPARE(r.exitCode, 0);
         QVERIFY2(r.out.contains("specialist: pii"), qPrintable(r.out));
+        // Routed and streamed: the route is announced (on stderr) before the answer.
+        r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "How many users?", "--max-tokens", "2", "--stream"});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY2(r.err.contains("route: " + QString::fromStdString(label) + " (confidence"), qPrintable(r.err));
+        QVERIFY2(r.out.contains("specialist: " + QString::fromStdString(label)), qPrintable(r.out));
         r = runSwarm({"swarm", "run", dir_ + "/swarm.json", "--input", "hi", "--label", "chess"});
         QVERIFY(r.exitCode != 0);
         QVERIFY(r.err.contains("'chess' is not a specialist"));
@@ -122,6 +129,62 @@ private slots:
         r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--max-tokens", "2", "--json"});
         QCOMPARE(r.exitCode, 0);
         QCOMPARE(nlohmann::json::parse(r.out.toStdString())["n"].get<int>(), 3);
+    }
+
+    // `swarm swarm mix`: a mixed dataset from the project's datasets, one split, tasks in turn.
+    void mixesFromTheProject() {
+        const QString project = dir_ + "/mix.swarm";
+        QCOMPARE(runSwarm({"project", "create", project}).exitCode, 0);
+        for (const char* name : {"alpha", "beta"}) {
+            const QString file = dir_ + "/" + name + ".jsonl";
+            std::ofstream out(file.toStdString());
+            for (int i = 0; i < 40; ++i)
+                out << nlohmann::json{{"q", std::string(name) + " question " + std::to_string(i)}, {"a", "answer " + std::to_string(i)}}.dump() << "\n";
+            out.close();
+            Result r = runSwarm({"dataset", "import", file, "--project", project, "--name", name, "--prompt-template", "{q}",
+                                 "--response-field", "a", "--split", "0.5,0,0.5", "--quiet"});
+            QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        }
+        const QString mixed = dir_ + "/mixed-test.jsonl";
+        Result r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a=alpha,b=beta", "--per-task", "3", "--out", mixed});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("wrote 6 test examples") && r.out.contains("a 3 (alpha)"), qPrintable(r.out));
+        const std::vector<swarm::SwarmEvalExample> rows = swarm::loadMixedDataset(mixed.toStdString());
+        QCOMPARE(rows.size(), size_t(6));
+        // The first three test examples of each dataset, in source order, the tasks in turn.
+        r = runSwarm({"dataset", "export", "alpha", "--project", project, "--split", "test"});
+        QCOMPARE(r.exitCode, 0);
+        std::vector<std::string> alphaTest;
+        for (const QString& line : r.out.split('\n', Qt::SkipEmptyParts))
+            alphaTest.push_back(nlohmann::json::parse(line.toStdString())["prompt"].get<std::string>());
+        QVERIFY(alphaTest.size() >= 3);
+        for (size_t i = 0; i < rows.size(); ++i) {
+            QCOMPARE(rows[i].task, std::string(i % 2 ? "b" : "a"));
+            QVERIFY(rows[i].input.find(i % 2 ? "beta question" : "alpha question") == 0);
+            QVERIFY(rows[i].reference.find("answer ") == 0);
+        }
+        QCOMPARE(rows[0].input, alphaTest[0]);
+        QCOMPARE(rows[2].input, alphaTest[1]);
+        QCOMPARE(rows[4].input, alphaTest[2]);
+        // All of the train split when --per-task is not given.
+        r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a=alpha", "--split", "train", "--out", mixed});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        const size_t trainRows = swarm::loadMixedDataset(mixed.toStdString()).size();
+        QVERIFY(trainRows > 3 && trainRows < 40);
+        // Errors name what is wrong; the file written before is left as it was.
+        r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a=nope", "--out", mixed});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("nope"), qPrintable(r.err));
+        QCOMPARE(swarm::loadMixedDataset(mixed.toStdString()).size(), trainRows);
+        r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a", "--out", mixed});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("--tasks: expected TASK=DATASET, got 'a'"), qPrintable(r.err));
+        r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a=alpha", "--split", "validation", "--out", mixed});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("no validation examples"), qPrintable(r.err));
+        r = runSwarm({"swarm", "mix", "--project", project, "--tasks", "a=alpha", "--split", "dev2", "--out", mixed});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("--split"), qPrintable(r.err));
     }
 
     void savedInAProject() {

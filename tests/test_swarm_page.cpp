@@ -360,6 +360,8 @@ private slots:
         QCOMPARE(shortcuts, 2);
         QVERIFY(window.openProject(QString::fromStdString(project)));
         QCOMPARE(window.swarmPage()->savedSwarms(), QStringList{"test-swarm"});
+        // The untouched editor shows the project's first swarm at once.
+        QCOMPARE(window.swarmPage()->definition().toJson().dump(), SwarmDefinition::load(dir_ + "/swarm.json").toJson().dump());
         QVERIFY(window.swarmPage()->loadFromProject("test-swarm"));
         QCOMPARE(window.swarmPage()->definition().toJson().dump(), SwarmDefinition::load(dir_ + "/swarm.json").toJson().dump());
     }

@@ -457,6 +457,8 @@ void SwarmPage::setProject(const QString& path) {
     projectPath_ = path;
     projectRow_->setVisible(!path.isEmpty());
     reloadSavedSwarms();
+    // A fresh editor shows the project's first swarm rather than an empty form.
+    if (saved_->count() > 0 && routerModel_->text().trimmed().isEmpty()) loadFromProject(saved_->itemText(0));
 }
 
 QStringList SwarmPage::savedSwarms() const {

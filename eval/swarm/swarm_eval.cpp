@@ -1,5 +1,6 @@
 #include "eval/swarm/swarm_eval.h"
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 #include <algorithm>
@@ -33,6 +34,43 @@ std::vector<SwarmEvalExample> loadMixedDataset(const std::string& path) {
         out.push_back(std::move(e));
     }
     if (out.empty()) throw Error(path + ": no examples");
+    return out;
+}
+
+void saveMixedDataset(const std::string& path, const std::vector<SwarmEvalExample>& examples) {
+    std::string text;
+    for (const SwarmEvalExample& e : examples)
+        text += json{{"task", e.task}, {"input", e.input}, {"reference", e.reference}}.dump() + "\n";
+    writeFileAtomically(path, text);
+}
+
+std::vector<SwarmEvalExample> mixFromProject(const ProjectStore& project,
+                                             const std::vector<std::pair<std::string, std::string>>& taskDatasets,
+                                             Split split, size_t perTask) {
+    if (taskDatasets.empty()) throw Error("mix: no task=dataset pairs given");
+    std::vector<std::vector<SwarmEvalExample>> perTaskRows;
+    for (const auto& [task, name] : taskDatasets) {
+        if (task.empty()) throw Error("mix: a task label is empty (for dataset '" + name + "')");
+        const DatasetInfo d = project.dataset(name);
+        std::vector<SwarmEvalExample> rows;
+        project.forEachExample(d.id, split, [&](const StoredExample& e) {
+            rows.push_back({task, e.prompt, e.response});
+            return perTask == 0 || rows.size() < perTask;
+        });
+        if (rows.empty())
+            throw Error("mix: dataset '" + d.name + "' has no " + splitName(split) + " examples (task '" + task + "')");
+        perTaskRows.push_back(std::move(rows));
+    }
+    std::vector<SwarmEvalExample> out;
+    for (size_t i = 0;; ++i) {
+        bool any = false;
+        for (auto& rows : perTaskRows)
+            if (i < rows.size()) {
+                out.push_back(std::move(rows[i]));
+                any = true;
+            }
+        if (!any) break;
+    }
     return out;
 }
 

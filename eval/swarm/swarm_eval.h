@@ -8,6 +8,8 @@
 #include "eval/metrics/metrics.h"
 #include "eval/swarm/swarm.h"
 
+#include "core/project_store.h"
+
 #include <functional>
 #include <map>
 #include <string>
@@ -23,6 +25,18 @@ struct SwarmEvalExample {
 
 // Reads a mixed dataset; throws swarm::Error naming the file, line and field at fault.
 std::vector<SwarmEvalExample> loadMixedDataset(const std::string& path);
+// Writes one (atomically), in the format loadMixedDataset reads.
+void saveMixedDataset(const std::string& path, const std::vector<SwarmEvalExample>& examples);
+
+// A mixed dataset from datasets of a project: for each {task label, dataset name}, the examples of
+// `split` (the prompt as rendered at import as input, the response as reference), the first
+// perTask of each (0: all) in source order, the tasks taken in turn. Taking the test split of the
+// datasets the specialists were trained on keeps every example unseen by them; the train split
+// trains a router (import it with prompt {input}, response {task}). Throws naming a missing
+// dataset or an empty split.
+std::vector<SwarmEvalExample> mixFromProject(const ProjectStore& project,
+                                             const std::vector<std::pair<std::string, std::string>>& taskDatasets,
+                                             Split split, size_t perTask);
 
 struct SwarmEvalOptions {
     // Task label -> metrics preset (metrics::autoMetrics); a task not listed uses its own label

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <unistd.h>
 
 namespace swarm::cli {
 
@@ -185,9 +186,15 @@ int runSwarm(const Argv& argv) {
     if (args.has("preset"))
         for (const auto& [task, preset] : pairList(args.value("preset"), "preset", "TASK=PRESET"))
             o.presets[task] = preset;
-    o.progress = [](size_t done, size_t total) {
-        std::cerr << "\r" << done << "/" << total << std::flush;
-        if (done == total) std::cerr << "\n";
+    // A counter in place on a terminal; in a log, a line per tenth.
+    const bool tty = ::isatty(2);
+    o.progress = [tty](size_t done, size_t total) {
+        if (tty) {
+            std::cerr << "\r" << done << "/" << total << std::flush;
+            if (done == total) std::cerr << "\n";
+        } else if (done == total || done % std::max<size_t>(1, total / 10) == 0) {
+            std::cerr << done << "/" << total << " examples\n";
+        }
         return true;
     };
     const SwarmEvalReport r = evaluateSwarm(swarm, examples, o);

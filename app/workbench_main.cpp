@@ -5,6 +5,7 @@
 #include "core/runtime.h"
 #include "ui/app_settings.h"
 #include "ui/main_window.h"
+#include "ui/swarm_page.h"
 #include "ui/theme.h"
 
 #include <QApplication>
@@ -30,7 +31,10 @@ int main(int argc, char** argv) {
     QCommandLineOption page("page", "The page to show: datasets, train, evaluate, playground, swarm, export.", "name");
     QCommandLineOption size("size", "Window size for --screenshot, e.g. 1280x800.", "WxH", "1280x800");
     QCommandLineOption theme("theme", "light or dark (default: the saved setting).", "name");
-    parser.addOptions({screenshot, page, size, theme});
+    QCommandLineOption swarmRequest("swarm-request",
+                                    "With --screenshot: send TEXT through the Swarm page's swarm and grab once it is answered.",
+                                    "text");
+    parser.addOptions({screenshot, page, size, theme, swarmRequest});
     parser.process(app);
 
     swarm::ui::AppSettings settings = swarm::ui::AppSettings::load();
@@ -48,12 +52,27 @@ int main(int argc, char** argv) {
         const QStringList wh = parser.value(size).split('x');
         if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
         window.show();
-        // Let layouts settle and charts paint before grabbing.
-        QTimer::singleShot(600, &window, [&] {
+        auto grab = [&] {
             const bool ok = window.grab().save(parser.value(screenshot), "PNG");
             if (!ok) std::fprintf(stderr, "swarm-workbench: cannot write %s\n", qPrintable(parser.value(screenshot)));
             QApplication::exit(ok ? 0 : 1);
-        });
+        };
+        if (parser.isSet(swarmRequest)) {
+            swarm::ui::SwarmPage* swarmPage = window.swarmPage();
+            window.showPage("swarm");
+            QObject::connect(swarmPage, &swarm::ui::SwarmPage::requestFinished, &window, [&](bool ok, const QString& summary) {
+                if (!ok) std::fprintf(stderr, "swarm-workbench: the swarm request failed: %s\n", qPrintable(summary));
+                QTimer::singleShot(300, &window, grab);
+            });
+            swarmPage->setRequestText(parser.value(swarmRequest));
+            if (!swarmPage->send()) {
+                std::fprintf(stderr, "swarm-workbench: cannot send the request: %s\n", qPrintable(swarmPage->editorMessage()));
+                return 1;
+            }
+            return app.exec();
+        }
+        // Let layouts settle and charts paint before grabbing.
+        QTimer::singleShot(600, &window, grab);
         return app.exec();
     }
     window.show();

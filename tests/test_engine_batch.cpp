@@ -11,6 +11,7 @@
 #include <QtTest>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -39,6 +40,39 @@ struct Outcome {
     std::string streamed;
     std::string error;
 };
+
+struct Request {
+    std::shared_ptr<const Model> model;
+    std::vector<int32_t> prompt;
+    int maxTokens = 0;
+    std::function<bool(const TokenEvent&)> onToken;   // optional: may stop (false) or throw
+};
+
+// Runs the requests on one thread each; none reaches the decoder before all have prefilled (their
+// first token comes from the prefill on their own thread), so they decode together.
+std::vector<Outcome> runTogether(BatchDecoder& decoder, const std::vector<Request>& requests) {
+    Barrier ready(int(requests.size()));
+    std::vector<Outcome> out(requests.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < requests.size(); ++i)
+        threads.emplace_back([&, i] {
+            const Request& r = requests[i];
+            Outcome& o = out[i];
+            SamplingOptions so;
+            so.maxTokens = r.maxTokens;
+            try {
+                o.result = decoder.generate(r.model, r.prompt, so, [&](const TokenEvent& e) {
+                    if (e.index == 0) ready.arrive();
+                    o.streamed += e.text;
+                    return r.onToken ? r.onToken(e) : true;
+                });
+            } catch (const std::exception& e) {
+                o.error = e.what();
+            }
+        });
+    for (std::thread& t : threads) t.join();
+    return out;
+}
 
 } // namespace
 
@@ -82,24 +116,9 @@ private slots:
         for (const auto& p : prompts_) expected.push_back(alone(*a_, p, maxTokens));
 
         BatchDecoder decoder(8);
-        Barrier ready(n);
-        std::vector<Outcome> out(static_cast<size_t>(n));
-        std::vector<std::thread> threads;
-        for (int i = 0; i < n; ++i)
-            threads.emplace_back([&, i] {
-                Outcome& o = out[size_t(i)];
-                try {
-                    o.result = decoder.generate(a_, prompts_[size_t(i)], sampling(maxTokens), [&](const TokenEvent& e) {
-                        // The first token comes from the prefill on this thread: start decoding together.
-                        if (e.index == 0) ready.arrive();
-                        o.streamed += e.text;
-                        return true;
-                    });
-                } catch (const std::exception& e) {
-                    o.error = e.what();
-                }
-            });
-        for (std::thread& t : threads) t.join();
+        std::vector<Request> requests;
+        for (const auto& p : prompts_) requests.push_back({a_, p, maxTokens, {}});
+        const std::vector<Outcome> out = runTogether(decoder, requests);
         for (int i = 0; i < n; ++i) {
             const Outcome& o = out[size_t(i)];
             QVERIFY2(o.error.empty(), o.error.c_str());
@@ -121,22 +140,9 @@ private slots:
     void twoModelsAtOnce() {
         const int maxTokens = 16;
         BatchDecoder decoder;
-        Barrier ready(4);
-        std::vector<Outcome> out(4);
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 4; ++i)
-            threads.emplace_back([&, i] {
-                auto model = i % 2 ? b_ : a_;
-                try {
-                    out[size_t(i)].result = decoder.generate(model, prompts_[size_t(i)], sampling(maxTokens), [&](const TokenEvent& e) {
-                        if (e.index == 0) ready.arrive();
-                        return true;
-                    });
-                } catch (const std::exception& e) {
-                    out[size_t(i)].error = e.what();
-                }
-            });
-        for (std::thread& t : threads) t.join();
+        std::vector<Request> requests;
+        for (int i = 0; i < 4; ++i) requests.push_back({i % 2 ? b_ : a_, prompts_[size_t(i)], maxTokens, {}});
+        const std::vector<Outcome> out = runTogether(decoder, requests);
         for (int i = 0; i < 4; ++i) {
             QVERIFY2(out[size_t(i)].error.empty(), out[size_t(i)].error.c_str());
             QCOMPARE(out[size_t(i)].result.tokens, alone(i % 2 ? *b_ : *a_, prompts_[size_t(i)], maxTokens).tokens);
@@ -148,22 +154,14 @@ private slots:
     void stopsAndErrorsStayWithTheirRequest() {
         const int maxTokens = 20;
         BatchDecoder decoder;
-        Barrier ready(3);
-        std::vector<Outcome> out(3);
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 3; ++i)
-            threads.emplace_back([&, i] {
-                try {
-                    out[size_t(i)].result = decoder.generate(a_, prompts_[size_t(i)], sampling(maxTokens), [&, i](const TokenEvent& e) {
-                        if (e.index == 0) ready.arrive();
-                        if (i == 1 && e.index == 4) throw Error("callback failed at token 4");
-                        return !(i == 2 && e.index == 2);
-                    });
-                } catch (const std::exception& e) {
-                    out[size_t(i)].error = e.what();
-                }
-            });
-        for (std::thread& t : threads) t.join();
+        std::vector<Request> requests;
+        for (int i = 0; i < 3; ++i) requests.push_back({a_, prompts_[size_t(i)], maxTokens, {}});
+        requests[1].onToken = [](const TokenEvent& e) {
+            if (e.index == 4) throw Error("callback failed at token 4");
+            return true;
+        };
+        requests[2].onToken = [](const TokenEvent& e) { return e.index != 2; };
+        const std::vector<Outcome> out = runTogether(decoder, requests);
         QVERIFY2(out[0].error.empty(), out[0].error.c_str());
         QCOMPARE(out[0].result.tokens, alone(*a_, prompts_[0], maxTokens).tokens);
         QCOMPARE(out[1].error, std::string("callback failed at token 4"));

@@ -3,6 +3,7 @@
 // field, and the routed playground routes as Swarm::route does and streams exactly the text
 // Swarm::dispatch answers, with the route shown before the answer and the UI thread free.
 #include "swarm_test_util.h"
+#include "ui_stall_probe.h"
 
 #include "ui/main_window.h"
 #include "ui/specialist_table_model.h"
@@ -250,16 +251,7 @@ private slots:
         QSignalSpy finished(page_.get(), &SwarmPage::requestFinished);
 
         // The UI thread stays free while the swarm loads, routes and generates.
-        QElapsedTimer clock;
-        qint64 last = 0, worst = 0;
-        QTimer probe;
-        probe.setInterval(5);
-        connect(&probe, &QTimer::timeout, [&] {
-            const qint64 now = clock.elapsed();
-            worst = std::max(worst, now - last);
-            last = now;
-        });
-        clock.start();
+        UiStallProbe probe;
         probe.start();
         QTest::mouseClick(child<QPushButton>("swarmSend"), Qt::LeftButton);
         QVERIFY(page_->busy());
@@ -267,6 +259,7 @@ private slots:
         QVERIFY(finished.wait(120000));
         probe.stop();
         QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
+        const qint64 worst = probe.worstMs();
         qInfo("longest event-loop stall while loading and answering: %lld ms", (long long)worst);
         QVERIFY2(worst < 250, qPrintable(QString("the UI thread stalled for %1 ms").arg(worst)));
 

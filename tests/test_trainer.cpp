@@ -404,6 +404,42 @@ private slots:
         QCOMPARE(flaggedInLayer0, 2);      // the two experts that never win
     }
 
+    // An expert whose share wanders around the 2% line is reported once, not at every crossing
+    // (the demo's log was a wall of repeats); each report still names layer, expert and step.
+    void expertWarningsAreNotRepeated() {
+        QTemporaryDir tmp;
+        const std::string base = makeBaseModel(tmp, "base");
+        Recorder rec;
+        TrainConfig c = quickConfig();
+        c.epochs = 3;        // 40 examples in batches of 4: 30 steps
+        c.maxSteps = 30;
+        c.checkpointEvery = 30;
+        c.globalBatch = 4;
+        c.microBatch = 4;
+        auto t = Trainer::create(tmp.filePath("run").toStdString(), base, c, syntheticData(40, 0, 9));
+        t->run(&rec);
+        QCOMPARE(rec.steps.size(), size_t(30));
+        std::set<std::string> seen;
+        int flaggedSteps = 0;
+        for (const std::string& w : rec.warnings) {
+            const size_t at = w.find(": ");
+            QVERIFY2(at != std::string::npos && w.find(" at step ") != std::string::npos, w.c_str());
+            QVERIFY2(seen.insert(w.substr(0, at)).second, ("reported twice: " + w).c_str());
+        }
+        // Every expert that was ever out of bounds was reported.
+        for (const StepMetrics& m : rec.steps)
+            for (size_t l = 0; l < m.expertShare.size(); ++l)
+                for (size_t e = 0; e < m.expertShare[l].size(); ++e) {
+                    const double share = m.expertShare[l][e];
+                    if (share >= 0.02 && share <= 0.5) continue;
+                    ++flaggedSteps;
+                    const std::string key = "layer " + std::to_string(l) + " expert " + std::to_string(e) +
+                                            (share > 0.5 ? " dominates (collapse)" : " is starved");
+                    QVERIFY2(seen.count(key), ("not reported: " + key).c_str());
+                }
+        qInfo("%d expert-steps out of bounds, %d reports", flaggedSteps, int(rec.warnings.size()));
+    }
+
     void bf16PrecisionTrains() {
         QTemporaryDir tmp;
         const std::string base = makeBaseModel(tmp, "base");

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -338,7 +339,9 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
     const auto sessionStart = Clock::now();
     sessionStart_ = sessionStart;
     auto elapsed = [&] { return elapsedNow(); };
-    std::vector<std::set<int64_t>> flagged(static_cast<size_t>(L));   // experts under 2% or over 50%, per layer
+    // (layer, expert, collapsed?) already reported this session: a small expert's share wanders
+    // around the 2% line from step to step, and each crossing is not news.
+    std::set<std::tuple<int64_t, int64_t, bool>> reported;
 
     writeManifest("running", nullptr);
     if (observer) observer->onStart(manifest_, step_);
@@ -473,23 +476,17 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         for (int64_t l = 0; l < L; ++l) {
             int64_t total = 0;
             for (int64_t e = 0; e < E; ++e) total += countsA[l][e];
-            std::set<int64_t> now;
             for (int64_t e = 0; e < E; ++e) {
-                double share = total > 0 ? double(countsA[l][e]) / double(total) : 0.0;
+                const double share = total > 0 ? double(countsA[l][e]) / double(total) : 0.0;
                 sm.expertShare[size_t(l)][size_t(e)] = share;
-                if (share < 0.02 || share > 0.5) now.insert(e);
-            }
-            if (now != flagged[size_t(l)]) {
-                for (int64_t e : now)
-                    if (!flagged[size_t(l)].count(e) && observer) {
-                        double share = sm.expertShare[size_t(l)][size_t(e)];
-                        char buf[200];
-                        std::snprintf(buf, sizeof buf, "layer %lld expert %lld %s: %.1f%% of routed tokens at step %lld",
-                                      (long long)l, (long long)e, share > 0.5 ? "dominates (collapse)" : "is starved",
-                                      100.0 * share, (long long)step_);
-                        observer->onWarning(step_, buf);
-                    }
-                flagged[size_t(l)] = now;
+                if (share >= 0.02 && share <= 0.5) continue;
+                const bool collapse = share > 0.5;
+                if (!reported.insert({l, e, collapse}).second || !observer) continue;
+                char buf[200];
+                std::snprintf(buf, sizeof buf, "layer %lld expert %lld %s: %.1f%% of routed tokens at step %lld",
+                              (long long)l, (long long)e, collapse ? "dominates (collapse)" : "is starved", 100.0 * share,
+                              (long long)step_);
+                observer->onWarning(step_, buf);
             }
         }
         sm.routerEntropy = entropy;

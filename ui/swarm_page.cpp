@@ -607,6 +607,8 @@ bool SwarmPage::send() {
     return true;
 }
 
+void SwarmPage::setRequestText(const QString& text) { request_->setPlainText(text); }
+
 void SwarmPage::stop() {
     if (stop_) stop_->store(true);
 }

@@ -56,6 +56,8 @@ public:
     const DispatchResult& lastResult() const { return lastResult_; }
     bool swarmLoaded() const { return swarm_ != nullptr; }   // cached for the current definition
 
+    void setRequestText(const QString& text);
+
 public slots:
     bool send();                            // false when busy, the request is empty or the swarm is invalid
     void stop();

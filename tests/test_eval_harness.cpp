@@ -325,6 +325,31 @@ private slots:
         }
     }
 
+    // A model whose weights do not load: the run is left 'failed' with the error, not 'running'.
+    void failedRunIsMarkedFailed() {
+        const fs::path broken = fs::path(dir_) / "broken-model";
+        fs::copy(modelA_, broken, fs::copy_options::recursive);
+        const fs::path weights = broken / "model.safetensors";
+        fs::resize_file(weights, fs::file_size(weights) / 2);
+        ProjectStore project = ProjectStore::open(projectPath_);
+        QString message;
+        try {
+            eval::evaluate(project, broken.string(), "sql", small());
+        } catch (const Error& e) {
+            message = QString::fromUtf8(e.what());
+        }
+        QVERIFY2(message.contains("model.safetensors"), qPrintable(message));
+        const eval::ModelRef ref = eval::resolveModel(broken.string());
+        bool found = false;
+        for (const eval::EvalRunInfo& r : eval::EvalStore(project).runs())
+            if (r.fingerprint == ref.fingerprint) {
+                found = true;
+                QCOMPARE(QString::fromStdString(r.status), QString("failed"));
+                QCOMPARE(QString::fromStdString(r.message), message);
+            }
+        QVERIFY(found);
+    }
+
     void resolveModels() {
         const fs::path run = fs::path(dir_) / "run1";
         fs::create_directories(run / "checkpoints");

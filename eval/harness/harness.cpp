@@ -347,6 +347,22 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 
 } // namespace
 
+namespace {
+
+// Best effort: when the database itself is what failed, the run stays as it was.
+void markRunFailed(sqlite3* db, int64_t runId, const std::string& message) {
+    try {
+        SqlStatement(db, "UPDATE eval_runs SET status = 'failed', message = ?1, updated_at = ?2 WHERE id = ?3")
+            .bind(1, message)
+            .bind(2, utcTimestamp())
+            .bind(3, runId)
+            .run();
+    } catch (const std::exception&) {
+    }
+}
+
+} // namespace
+
 EvalRunInfo evaluate(ProjectStore& project, const std::string& modelPath, const std::string& datasetName,
                      const EvalSettings& settings, const EvalCallbacks& cb) {
     const auto started = Clock::now();
@@ -411,276 +427,283 @@ EvalRunInfo evaluate(ProjectStore& project, const std::string& modelPath, const 
         .bind(3, runId)
         .run();
 
-    std::vector<size_t> pending;
-    for (size_t i = 0; i < examples.size(); ++i)
-        if (!done.count(examples[i].id)) pending.push_back(i);
+    // From here the run exists as 'running': an error (a model that does not load, a full disk...)
+    // marks it 'failed' with the message, keeping the examples already stored for a resume.
+    try {
+        std::vector<size_t> pending;
+        for (size_t i = 0; i < examples.size(); ++i)
+            if (!done.count(examples[i].id)) pending.push_back(i);
 
-    json perf = existing ? existing->perf : json::object();
-    if (!pending.empty()) {
-        progress({int64_t(done.size()), total, reusedCount, 0, -1, "loading"});
-        engine::LoadOptions lo;
-        lo.threads = settings.threads;
-        if (!settings.dtype.empty()) {
-            engine::WType w;
-            if (!engine::parseWType(settings.dtype, w)) throw Error("unknown dtype '" + settings.dtype + "'");
-            lo.dtype = w;
-        }
-        const auto loadStart = Clock::now();
-        engine::Model m = engine::Model::load(model.path, lo);
-        const double loadSeconds = secondsSince(loadStart);
-        for (const std::string& w : m.warnings()) log("model: " + w);
-        const ModelConfig& cfg = m.config();
-        const int vocab = int(cfg.vocab_size);
-        const bool wantLoss = std::find(families.begin(), families.end(), "loss") != families.end();
-
-        engine::SamplingOptions so;
-        so.temperature = settings.temperature;
-        so.topK = settings.topK;
-        so.topP = settings.topP;
-        so.seed = settings.seed;
-        so.maxTokens = settings.maxNewTokens;
-        engine::validateSamplingOptions(so);
-
-        int longest = 1;
-        for (size_t i : pending) longest = std::max(longest, int(examples[i].ids.size()));
-        const int context = int(std::min<int64_t>(cfg.block_size, int64_t(longest) + settings.maxNewTokens + 1));
-        const int batch = std::clamp(settings.batchSize, 1, 64);
-        engine::SessionOptions sopt;
-        sopt.context = context;
-        sopt.maxBatch = std::max(batch, 16);
-        std::vector<engine::Session> sessions;
-        for (int i = 0; i < std::min<int>(batch, int(pending.size())); ++i) sessions.emplace_back(m, sopt);
-
-        // The chat format's turn marker ends a generation that runs past its answer.
-        std::vector<std::string> stops;
-        std::string lead;   // what the format puts before the response (" "): not part of the answer
-        {
-            ChatFormat format;
-            if (dataset.mapping.contains("chat_format") && dataset.mapping["chat_format"].is_string()) {
-                try {
-                    format = ChatFormat::parse(dataset.mapping["chat_format"].get<std::string>());
-                } catch (const Error&) {
-                }
+        json perf = existing ? existing->perf : json::object();
+        if (!pending.empty()) {
+            progress({int64_t(done.size()), total, reusedCount, 0, -1, "loading"});
+            engine::LoadOptions lo;
+            lo.threads = settings.threads;
+            if (!settings.dtype.empty()) {
+                engine::WType w;
+                if (!engine::parseWType(settings.dtype, w)) throw Error("unknown dtype '" + settings.dtype + "'");
+                lo.dtype = w;
             }
-            std::string head = format.head();
-            const std::string rt = format.responseText("");
-            lead = rt.substr(0, rt.find_first_not_of(" \t\n"));
-            while (!head.empty() && head.back() == ' ') head.pop_back();
-            if (!head.empty()) stops.push_back("\n" + head);
-        }
+            const auto loadStart = Clock::now();
+            engine::Model m = engine::Model::load(model.path, lo);
+            const double loadSeconds = secondsSince(loadStart);
+            for (const std::string& w : m.warnings()) log("model: " + w);
+            const ModelConfig& cfg = m.config();
+            const int vocab = int(cfg.vocab_size);
+            const bool wantLoss = std::find(families.begin(), families.end(), "loss") != families.end();
 
-        double prefillTokens = perf.value("prefill_tokens", 0.0), prefillSeconds = perf.value("prefill_seconds", 0.0);
-        double decodeTokens = perf.value("decode_tokens", 0.0), decodeSeconds = perf.value("decode_seconds", 0.0);
-        int64_t peakRss = std::max<int64_t>(perf.value("peak_rss_bytes", int64_t(0)), currentRssBytes());
-        const auto genStart = Clock::now();
-        int64_t doneHere = 0;
-        bool wasCancelled = false;
+            engine::SamplingOptions so;
+            so.temperature = settings.temperature;
+            so.topK = settings.topK;
+            so.topP = settings.topP;
+            so.seed = settings.seed;
+            so.maxTokens = settings.maxNewTokens;
+            engine::validateSamplingOptions(so);
 
-        SqlStatement insert(db, "INSERT OR REPLACE INTO eval_examples (run_id, example_id, position, prompt, reference, "
-                                "has_reference, output, scores, detail, latency_ms, prompt_tokens, output_tokens, "
-                                "finish) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-        std::vector<float> firstLogits(static_cast<size_t>(vocab));
+            int longest = 1;
+            for (size_t i : pending) longest = std::max(longest, int(examples[i].ids.size()));
+            const int context = int(std::min<int64_t>(cfg.block_size, int64_t(longest) + settings.maxNewTokens + 1));
+            const int batch = std::clamp(settings.batchSize, 1, 64);
+            engine::SessionOptions sopt;
+            sopt.context = context;
+            sopt.maxBatch = std::max(batch, 16);
+            std::vector<engine::Session> sessions;
+            for (int i = 0; i < std::min<int>(batch, int(pending.size())); ++i) sessions.emplace_back(m, sopt);
 
-        for (size_t b0 = 0; b0 < pending.size() && !(wasCancelled = cancelled()); b0 += sessions.size()) {
-            const size_t n = std::min(sessions.size(), pending.size() - b0);
-            std::vector<Slot> slots(n);
-            for (size_t k = 0; k < n && !wasCancelled; ++k) {
-                Slot& s = slots[k];
-                s.position = pending[b0 + k];
-                s.example = &examples[s.position];
-                const std::vector<int32_t>& ids = s.example->ids;
-                const int promptLen = std::clamp<int>(s.example->promptLen, 1, int(ids.size()));
-                s.prompt.assign(ids.begin(), ids.begin() + promptLen);
-                const int room = std::max(1, context - std::min(settings.maxNewTokens, context - 1));
-                if (int(s.prompt.size()) > room) s.prompt.erase(s.prompt.begin(), s.prompt.end() - room);
-                engine::Session& sess = sessions[k];
-                sess.reset();
-                const auto t0 = Clock::now();
-                const bool hasRef = !s.example->response.empty();
-                if (wantLoss && hasRef && int(ids.size()) > promptLen && int(ids.size()) <= context &&
-                    int(s.prompt.size()) == promptLen) {
-                    sess.prefill(ids, true);
-                    const std::vector<float>& all = sess.allLogits();
-                    for (size_t t = size_t(promptLen) - 1; t + 1 < ids.size(); ++t) {
-                        s.nll -= logSoftmaxAt(all.data() + t * size_t(vocab), vocab, ids[t + 1]);
-                        ++s.refTokens;
+            // The chat format's turn marker ends a generation that runs past its answer.
+            std::vector<std::string> stops;
+            std::string lead;   // what the format puts before the response (" "): not part of the answer
+            {
+                ChatFormat format;
+                if (dataset.mapping.contains("chat_format") && dataset.mapping["chat_format"].is_string()) {
+                    try {
+                        format = ChatFormat::parse(dataset.mapping["chat_format"].get<std::string>());
+                    } catch (const Error&) {
                     }
-                    s.hasLoss = true;
-                    std::copy_n(all.data() + size_t(promptLen - 1) * size_t(vocab), size_t(vocab), firstLogits.data());
-                    sess.truncate(promptLen);
-                    prefillTokens += double(ids.size());
-                } else {
-                    sess.prefill(s.prompt);
-                    std::copy_n(sess.logits(), size_t(vocab), firstLogits.data());
-                    prefillTokens += double(s.prompt.size());
                 }
-                s.prefillSeconds = secondsSince(t0);
-                prefillSeconds += s.prefillSeconds;
-                engine::SamplingOptions mine = so;
-                mine.seed = so.seed + uint64_t(s.example->id);
-                s.sampler = std::make_unique<engine::Sampler>(mine, vocab, std::min(vocab, int(engine::kTokenizerVocab)));
-                s.history = s.prompt;
-                s.active = true;
-                const int32_t tok = s.sampler->sample(firstLogits.data(), s.history.data(), s.history.size());
-                auto accept = [&](Slot& sl, int32_t t, const engine::Session& se) {
-                    if (t == engine::kEndOfText) {
-                        sl.finish = "eos";
-                        sl.active = false;
-                        return;
+                std::string head = format.head();
+                const std::string rt = format.responseText("");
+                lead = rt.substr(0, rt.find_first_not_of(" \t\n"));
+                while (!head.empty() && head.back() == ' ') head.pop_back();
+                if (!head.empty()) stops.push_back("\n" + head);
+            }
+
+            double prefillTokens = perf.value("prefill_tokens", 0.0), prefillSeconds = perf.value("prefill_seconds", 0.0);
+            double decodeTokens = perf.value("decode_tokens", 0.0), decodeSeconds = perf.value("decode_seconds", 0.0);
+            int64_t peakRss = std::max<int64_t>(perf.value("peak_rss_bytes", int64_t(0)), currentRssBytes());
+            const auto genStart = Clock::now();
+            int64_t doneHere = 0;
+            bool wasCancelled = false;
+
+            SqlStatement insert(db, "INSERT OR REPLACE INTO eval_examples (run_id, example_id, position, prompt, reference, "
+                                    "has_reference, output, scores, detail, latency_ms, prompt_tokens, output_tokens, "
+                                    "finish) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+            std::vector<float> firstLogits(static_cast<size_t>(vocab));
+
+            for (size_t b0 = 0; b0 < pending.size() && !(wasCancelled = cancelled()); b0 += sessions.size()) {
+                const size_t n = std::min(sessions.size(), pending.size() - b0);
+                std::vector<Slot> slots(n);
+                for (size_t k = 0; k < n && !wasCancelled; ++k) {
+                    Slot& s = slots[k];
+                    s.position = pending[b0 + k];
+                    s.example = &examples[s.position];
+                    const std::vector<int32_t>& ids = s.example->ids;
+                    const int promptLen = std::clamp<int>(s.example->promptLen, 1, int(ids.size()));
+                    s.prompt.assign(ids.begin(), ids.begin() + promptLen);
+                    const int room = std::max(1, context - std::min(settings.maxNewTokens, context - 1));
+                    if (int(s.prompt.size()) > room) s.prompt.erase(s.prompt.begin(), s.prompt.end() - room);
+                    engine::Session& sess = sessions[k];
+                    sess.reset();
+                    const auto t0 = Clock::now();
+                    const bool hasRef = !s.example->response.empty();
+                    if (wantLoss && hasRef && int(ids.size()) > promptLen && int(ids.size()) <= context &&
+                        int(s.prompt.size()) == promptLen) {
+                        sess.prefill(ids, true);
+                        const std::vector<float>& all = sess.allLogits();
+                        for (size_t t = size_t(promptLen) - 1; t + 1 < ids.size(); ++t) {
+                            s.nll -= logSoftmaxAt(all.data() + t * size_t(vocab), vocab, ids[t + 1]);
+                            ++s.refTokens;
+                        }
+                        s.hasLoss = true;
+                        std::copy_n(all.data() + size_t(promptLen - 1) * size_t(vocab), size_t(vocab), firstLogits.data());
+                        sess.truncate(promptLen);
+                        prefillTokens += double(ids.size());
+                    } else {
+                        sess.prefill(s.prompt);
+                        std::copy_n(sess.logits(), size_t(vocab), firstLogits.data());
+                        prefillTokens += double(s.prompt.size());
                     }
-                    sl.generated.push_back(t);
-                    sl.history.push_back(t);
-                    sl.text += m.tokenizer().decode({t});
-                    for (const std::string& st : stops) {
-                        size_t at = sl.text.find(st, sl.text.size() > st.size() + 64 ? sl.text.size() - st.size() - 64 : 0);
-                        if (at != std::string::npos) {
-                            sl.text.resize(at);
-                            sl.finish = "stop";
+                    s.prefillSeconds = secondsSince(t0);
+                    prefillSeconds += s.prefillSeconds;
+                    engine::SamplingOptions mine = so;
+                    mine.seed = so.seed + uint64_t(s.example->id);
+                    s.sampler = std::make_unique<engine::Sampler>(mine, vocab, std::min(vocab, int(engine::kTokenizerVocab)));
+                    s.history = s.prompt;
+                    s.active = true;
+                    const int32_t tok = s.sampler->sample(firstLogits.data(), s.history.data(), s.history.size());
+                    auto accept = [&](Slot& sl, int32_t t, const engine::Session& se) {
+                        if (t == engine::kEndOfText) {
+                            sl.finish = "eos";
                             sl.active = false;
                             return;
                         }
-                    }
-                    if (int(sl.generated.size()) >= settings.maxNewTokens) {
-                        sl.finish = "max_tokens";
-                        sl.active = false;
-                    } else if (se.position() >= se.context()) {
-                        sl.finish = "context_full";
-                        sl.active = false;
-                    }
-                };
-                accept(s, tok, sess);
-                if (!s.active) s.latencyMs = s.prefillSeconds * 1000;
-                wasCancelled = cancelled();
-            }
-            // Batched decode of the active sequences.
-            const auto decodeStart = Clock::now();
-            std::vector<engine::Session*> act;
-            std::vector<int32_t> toks;
-            std::vector<size_t> who;
-            while (!wasCancelled) {
-                act.clear();
-                toks.clear();
-                who.clear();
-                for (size_t k = 0; k < n; ++k)
-                    if (slots[k].active) {
-                        act.push_back(&sessions[k]);
-                        toks.push_back(slots[k].generated.back());
-                        who.push_back(k);
-                    }
-                if (act.empty()) break;
-                if (act.size() == 1) act[0]->decode(toks[0]);
-                else m.decodeBatch(act.data(), toks.data(), int(act.size()));
-                decodeTokens += double(act.size());
-                for (size_t j = 0; j < who.size(); ++j) {
-                    Slot& s = slots[who[j]];
-                    const int32_t tok = s.sampler->sample(act[j]->logits(), s.history.data(), s.history.size());
-                    // accept() as above (the lambda is per-slot scope; repeat the small logic here)
-                    if (tok == engine::kEndOfText) {
-                        s.finish = "eos";
-                        s.active = false;
-                    } else {
-                        s.generated.push_back(tok);
-                        s.history.push_back(tok);
-                        s.text += m.tokenizer().decode({tok});
+                        sl.generated.push_back(t);
+                        sl.history.push_back(t);
+                        sl.text += m.tokenizer().decode({t});
                         for (const std::string& st : stops) {
-                            size_t from = s.text.size() > st.size() + 64 ? s.text.size() - st.size() - 64 : 0;
-                            size_t at = s.text.find(st, from);
+                            size_t at = sl.text.find(st, sl.text.size() > st.size() + 64 ? sl.text.size() - st.size() - 64 : 0);
                             if (at != std::string::npos) {
-                                s.text.resize(at);
-                                s.finish = "stop";
-                                s.active = false;
-                                break;
+                                sl.text.resize(at);
+                                sl.finish = "stop";
+                                sl.active = false;
+                                return;
                             }
                         }
-                        if (s.active && int(s.generated.size()) >= settings.maxNewTokens) {
-                            s.finish = "max_tokens";
-                            s.active = false;
-                        } else if (s.active && act[j]->position() >= act[j]->context()) {
-                            s.finish = "context_full";
-                            s.active = false;
+                        if (int(sl.generated.size()) >= settings.maxNewTokens) {
+                            sl.finish = "max_tokens";
+                            sl.active = false;
+                        } else if (se.position() >= se.context()) {
+                            sl.finish = "context_full";
+                            sl.active = false;
                         }
+                    };
+                    accept(s, tok, sess);
+                    if (!s.active) s.latencyMs = s.prefillSeconds * 1000;
+                    wasCancelled = cancelled();
+                }
+                // Batched decode of the active sequences.
+                const auto decodeStart = Clock::now();
+                std::vector<engine::Session*> act;
+                std::vector<int32_t> toks;
+                std::vector<size_t> who;
+                while (!wasCancelled) {
+                    act.clear();
+                    toks.clear();
+                    who.clear();
+                    for (size_t k = 0; k < n; ++k)
+                        if (slots[k].active) {
+                            act.push_back(&sessions[k]);
+                            toks.push_back(slots[k].generated.back());
+                            who.push_back(k);
+                        }
+                    if (act.empty()) break;
+                    if (act.size() == 1) act[0]->decode(toks[0]);
+                    else m.decodeBatch(act.data(), toks.data(), int(act.size()));
+                    decodeTokens += double(act.size());
+                    for (size_t j = 0; j < who.size(); ++j) {
+                        Slot& s = slots[who[j]];
+                        const int32_t tok = s.sampler->sample(act[j]->logits(), s.history.data(), s.history.size());
+                        // accept() as above (the lambda is per-slot scope; repeat the small logic here)
+                        if (tok == engine::kEndOfText) {
+                            s.finish = "eos";
+                            s.active = false;
+                        } else {
+                            s.generated.push_back(tok);
+                            s.history.push_back(tok);
+                            s.text += m.tokenizer().decode({tok});
+                            for (const std::string& st : stops) {
+                                size_t from = s.text.size() > st.size() + 64 ? s.text.size() - st.size() - 64 : 0;
+                                size_t at = s.text.find(st, from);
+                                if (at != std::string::npos) {
+                                    s.text.resize(at);
+                                    s.finish = "stop";
+                                    s.active = false;
+                                    break;
+                                }
+                            }
+                            if (s.active && int(s.generated.size()) >= settings.maxNewTokens) {
+                                s.finish = "max_tokens";
+                                s.active = false;
+                            } else if (s.active && act[j]->position() >= act[j]->context()) {
+                                s.finish = "context_full";
+                                s.active = false;
+                            }
+                        }
+                        if (!s.active) s.latencyMs = (s.prefillSeconds + secondsSince(decodeStart)) * 1000;
                     }
-                    if (!s.active) s.latencyMs = (s.prefillSeconds + secondsSince(decodeStart)) * 1000;
+                    wasCancelled = cancelled();
                 }
-                wasCancelled = cancelled();
-            }
-            decodeSeconds += secondsSince(decodeStart);
-            peakRss = std::max(peakRss, currentRssBytes());
-            if (wasCancelled) break;   // a batch cut short is not stored: it reruns on resume
+                decodeSeconds += secondsSince(decodeStart);
+                peakRss = std::max(peakRss, currentRssBytes());
+                if (wasCancelled) break;   // a batch cut short is not stored: it reruns on resume
 
-            // Score and store the batch in one transaction.
-            SqlTransaction tx(db);
-            for (Slot& s : slots) {
-                const StoredExample& ex = *s.example;
-                std::string_view text = s.text;
-                if (!lead.empty() && text.substr(0, lead.size()) == lead) text.remove_prefix(lead.size());
-                metrics::ExampleInput in{ex.prompt, ex.response, sanitizeUtf8(text), !ex.response.empty()};
-                metrics::SqlOptions sqlOpt;
-                sqlOpt.timeLimitMs = settings.sqlTimeLimitMs;
-                json detail = json::object();
-                metrics::ScoreMap scores = metrics::scoreExample(families, in, sqlOpt, &detail);
-                if (s.hasLoss && s.refTokens > 0) {
-                    scores["#ref_nll"] = s.nll;
-                    scores["#ref_tokens"] = s.refTokens;
-                    scores["ref_loss"] = s.nll / s.refTokens;
+                // Score and store the batch in one transaction.
+                SqlTransaction tx(db);
+                for (Slot& s : slots) {
+                    const StoredExample& ex = *s.example;
+                    std::string_view text = s.text;
+                    if (!lead.empty() && text.substr(0, lead.size()) == lead) text.remove_prefix(lead.size());
+                    metrics::ExampleInput in{ex.prompt, ex.response, sanitizeUtf8(text), !ex.response.empty()};
+                    metrics::SqlOptions sqlOpt;
+                    sqlOpt.timeLimitMs = settings.sqlTimeLimitMs;
+                    json detail = json::object();
+                    metrics::ScoreMap scores = metrics::scoreExample(families, in, sqlOpt, &detail);
+                    if (s.hasLoss && s.refTokens > 0) {
+                        scores["#ref_nll"] = s.nll;
+                        scores["#ref_tokens"] = s.refTokens;
+                        scores["ref_loss"] = s.nll / s.refTokens;
+                    }
+                    json sj = json::object();
+                    for (auto& [k, v] : scores) sj[k] = std::isfinite(v) ? json(v) : json(nullptr);
+                    insert.reset();
+                    insert.bind(1, runId).bind(2, ex.id).bind(3, int64_t(s.position)).bind(4, ex.prompt);
+                    insert.bind(5, ex.response).bind(6, in.hasReference ? 1 : 0).bind(7, in.output);
+                    insert.bind(8, dumpSafe(sj)).bind(9, dumpSafe(detail)).bind(10, s.latencyMs);
+                    insert.bind(11, int(s.prompt.size())).bind(12, int(s.generated.size()) + (s.finish == "eos" ? 1 : 0));
+                    insert.bind(13, s.finish.empty() ? std::string("max_tokens") : s.finish);
+                    insert.run();
                 }
-                json sj = json::object();
-                for (auto& [k, v] : scores) sj[k] = std::isfinite(v) ? json(v) : json(nullptr);
-                insert.reset();
-                insert.bind(1, runId).bind(2, ex.id).bind(3, int64_t(s.position)).bind(4, ex.prompt);
-                insert.bind(5, ex.response).bind(6, in.hasReference ? 1 : 0).bind(7, in.output);
-                insert.bind(8, dumpSafe(sj)).bind(9, dumpSafe(detail)).bind(10, s.latencyMs);
-                insert.bind(11, int(s.prompt.size())).bind(12, int(s.generated.size()) + (s.finish == "eos" ? 1 : 0));
-                insert.bind(13, s.finish.empty() ? std::string("max_tokens") : s.finish);
-                insert.run();
+                doneHere += int64_t(n);
+                SqlStatement(db, "UPDATE eval_runs SET n_done = ?1, updated_at = ?2 WHERE id = ?3")
+                    .bind(1, int64_t(done.size()) + doneHere)
+                    .bind(2, utcTimestamp())
+                    .bind(3, runId)
+                    .run();
+                tx.commit();
+                const double el = secondsSince(genStart);
+                const int64_t left = int64_t(pending.size()) - doneHere;
+                progress({int64_t(done.size()) + doneHere, total, reusedCount, 0, el / double(doneHere) * double(left),
+                          "generating"});
             }
-            doneHere += int64_t(n);
-            SqlStatement(db, "UPDATE eval_runs SET n_done = ?1, updated_at = ?2 WHERE id = ?3")
-                .bind(1, int64_t(done.size()) + doneHere)
-                .bind(2, utcTimestamp())
-                .bind(3, runId)
-                .run();
-            tx.commit();
-            const double el = secondsSince(genStart);
-            const int64_t left = int64_t(pending.size()) - doneHere;
-            progress({int64_t(done.size()) + doneHere, total, reusedCount, 0, el / double(doneHere) * double(left),
-                      "generating"});
-        }
 
-        perf = json{{"prefill_tokens", prefillTokens},
-                    {"prefill_seconds", prefillSeconds},
-                    {"decode_tokens", decodeTokens},
-                    {"decode_seconds", decodeSeconds},
-                    {"prefill_tok_s", prefillSeconds > 0 ? prefillTokens / prefillSeconds : 0.0},
-                    {"decode_tok_s", decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0.0},
-                    {"peak_rss_bytes", peakRss},
-                    {"load_seconds", loadSeconds},
-                    {"threads", m.threads()},
-                    {"weight_type", m.stats().storedTypes},
-                    {"model_bytes", model.bytes},
-                    {"batch_size", batch}};
-        SqlStatement(db, "UPDATE eval_runs SET perf = ?1 WHERE id = ?2").bind(1, dumpSafe(perf)).bind(2, runId).run();
-        if (wasCancelled) {
-            store.resummarize(runId);
-            SqlStatement(db, "UPDATE eval_runs SET status = 'cancelled', message = ?1, updated_at = ?2 WHERE id = ?3")
-                .bind(1, "cancelled after " + std::to_string(done.size() + size_t(doneHere)) + " of " +
-                             std::to_string(total) + " examples")
-                .bind(2, utcTimestamp())
-                .bind(3, runId)
-                .run();
-            log("cancelled: " + std::to_string(done.size() + size_t(doneHere)) + " examples kept");
-            return *store.run(runId);
+            perf = json{{"prefill_tokens", prefillTokens},
+                        {"prefill_seconds", prefillSeconds},
+                        {"decode_tokens", decodeTokens},
+                        {"decode_seconds", decodeSeconds},
+                        {"prefill_tok_s", prefillSeconds > 0 ? prefillTokens / prefillSeconds : 0.0},
+                        {"decode_tok_s", decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0.0},
+                        {"peak_rss_bytes", peakRss},
+                        {"load_seconds", loadSeconds},
+                        {"threads", m.threads()},
+                        {"weight_type", m.stats().storedTypes},
+                        {"model_bytes", model.bytes},
+                        {"batch_size", batch}};
+            SqlStatement(db, "UPDATE eval_runs SET perf = ?1 WHERE id = ?2").bind(1, dumpSafe(perf)).bind(2, runId).run();
+            if (wasCancelled) {
+                store.resummarize(runId);
+                SqlStatement(db, "UPDATE eval_runs SET status = 'cancelled', message = ?1, updated_at = ?2 WHERE id = ?3")
+                    .bind(1, "cancelled after " + std::to_string(done.size() + size_t(doneHere)) + " of " +
+                                 std::to_string(total) + " examples")
+                    .bind(2, utcTimestamp())
+                    .bind(3, runId)
+                    .run();
+                log("cancelled: " + std::to_string(done.size() + size_t(doneHere)) + " examples kept");
+                return *store.run(runId);
+            }
         }
+        progress({total, total, reusedCount, 0, 0, "scoring"});
+        store.resummarize(runId);
+        SqlStatement(db, "UPDATE eval_runs SET status = 'done', n_done = ?1, message = '', updated_at = ?2 WHERE id = ?3")
+            .bind(1, total)
+            .bind(2, utcTimestamp())
+            .bind(3, runId)
+            .run();
+        progress({total, total, reusedCount, 0, 0, "done"});
+        return *store.run(runId);
+    } catch (const std::exception& e) {
+        markRunFailed(db, runId, e.what());
+        throw;
     }
-    progress({total, total, reusedCount, 0, 0, "scoring"});
-    store.resummarize(runId);
-    SqlStatement(db, "UPDATE eval_runs SET status = 'done', n_done = ?1, message = '', updated_at = ?2 WHERE id = ?3")
-        .bind(1, total)
-        .bind(2, utcTimestamp())
-        .bind(3, runId)
-        .run();
-    progress({total, total, reusedCount, 0, 0, "done"});
-    return *store.run(runId);
 }
 
 } // namespace swarm::eval

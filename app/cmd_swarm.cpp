@@ -27,6 +27,7 @@ const char* kSwarmHelp =
     "       swarm swarm list --project P\n"
     "       swarm swarm run SWARM.json --input TEXT [--label LABEL] [--max-tokens N] [--stream] [--json]\n"
     "       swarm swarm eval SWARM.json --data MIXED.jsonl [--limit N] [--max-tokens N] [--preset TASK=PRESET,...]\n"
+    "                        [--concurrency N]\n"
     "                        [--report FILE.md|FILE.json] [--watts W] [--price-kwh X] [--json]\n"
     "       swarm swarm mix --project P --tasks TASK=DATASET,... --out MIXED.jsonl [--split test] [--per-task N]\n"
     "\n"
@@ -37,7 +38,8 @@ const char* kSwarmHelp =
     "eval   runs every example of a mixed dataset (JSONL {\"task\", \"input\", \"reference\"}) through the\n"
     "       swarm: routing accuracy, confusion matrix, each task's metrics routed versus given the right\n"
     "       specialist directly, latency and cost per million generated tokens. --preset intent=router\n"
-    "       picks a task's metrics (default: the task label as the preset).\n"
+    "       picks a task's metrics (default: the task label as the preset). --concurrency N keeps N\n"
+    "       examples in flight (decoded in batches: faster; latencies then include the waiting).\n"
     "mix    writes a mixed dataset from the project's datasets: each TASK label with the examples of\n"
     "       DATASET's --split (default test: unseen by specialists trained on the train split), the\n"
     "       first --per-task N of each (default: all), the tasks in turn. --split train gives a router's\n"
@@ -79,7 +81,7 @@ int runSwarm(const Argv& argv) {
     if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list" && sub != "mix")
         throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run, eval or mix)");
     Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project",
-                     "tasks", "out", "split", "per-task"},
+                     "tasks", "out", "split", "per-task", "concurrency"},
               {"stream", "json"});
     if (args.help()) {
         std::cout << kSwarmHelp;
@@ -181,6 +183,7 @@ int runSwarm(const Argv& argv) {
     if (limit > 0 && size_t(limit) < examples.size()) examples.resize(size_t(limit));
     SwarmEvalOptions o;
     o.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
+    o.concurrency = int(args.integer("concurrency", 1, 1, 256));
     if (args.has("watts")) o.watts = std::stod(args.value("watts"));
     if (args.has("price-kwh")) o.pricePerKwh = std::stod(args.value("price-kwh"));
     if (args.has("preset"))

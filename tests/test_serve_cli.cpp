@@ -128,7 +128,17 @@ private slots:
         QVERIFY(QFile::exists(report));
         r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--max-tokens", "2", "--json"});
         QCOMPARE(r.exitCode, 0);
-        QCOMPARE(nlohmann::json::parse(r.out.toStdString())["n"].get<int>(), 3);
+        const nlohmann::json alone = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(alone["n"].get<int>(), 3);
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--max-tokens", "2", "--json",
+                      "--concurrency", "3"});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        const nlohmann::json together = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(together["confusion"], alone["confusion"]);
+        QCOMPARE(together["tasks"].size(), alone["tasks"].size());
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--concurrency", "0"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("--concurrency"), qPrintable(r.err));
     }
 
     // `swarm swarm mix`: a mixed dataset from the project's datasets, one split, tasks in turn.

@@ -463,6 +463,24 @@ private slots:
         stopEarly.progress = [](size_t done, size_t) { return done < 2; };
         QCOMPARE(evaluateSwarm(s, examples, stopEarly).n, int64_t(2));
 
+        // Examples in flight together: the same routes, answers and metrics (greedy answers do not
+        // depend on the batch they decode in), and their decoding shared passes.
+        SwarmEvalOptions together = o;
+        together.concurrency = 3;
+        const SwarmEvalReport c = evaluateSwarm(s, examples, together);
+        QCOMPARE(c.n, r.n);
+        QCOMPARE(c.confusion, r.confusion);
+        QCOMPARE(c.completionTokens, r.completionTokens);
+        QCOMPARE(c.tasks.size(), r.tasks.size());
+        for (size_t i = 0; i < r.tasks.size(); ++i) {
+            QCOMPARE(c.tasks[i].routed.values, r.tasks[i].routed.values);
+            QCOMPARE(c.tasks[i].direct.values, r.tasks[i].direct.values);
+        }
+        QVERIFY(c.seconds > 0 && c.costPerMillionTokens > 0);
+        stopEarly.concurrency = 3;
+        const int64_t stoppedTogether = evaluateSwarm(s, examples, stopEarly).n;
+        QVERIFY(stoppedTogether >= 2 && stoppedTogether <= 4);   // the two in flight beside the second finish
+
         // Errors name the line, the field, the task.
         std::ofstream(dir_ + "/bad1.jsonl") << "{\"task\": \"sql\", \"input\": \"x\", \"reference\": \"y\"}\n{\"task\": \"sql\"}\n";
         try {

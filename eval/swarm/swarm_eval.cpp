@@ -4,9 +4,15 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 namespace swarm {
 
@@ -116,18 +122,61 @@ SwarmEvalReport evaluateSwarm(Swarm& swarm, const std::vector<SwarmEvalExample>&
     double routerMs = 0, specialistMs = 0;
     int64_t correct = 0;
 
+    // Answers first: `concurrency` examples in flight at once (their specialists' decoding batches
+    // in the swarm), each routed, and given its right specialist directly when misrouted.
+    struct Answered {
+        DispatchResult routed;
+        std::optional<std::string> direct;   // when misrouted
+        bool done = false;
+    };
+    std::vector<Answered> answers(examples.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex progressMutex;
+    size_t finished = 0;
+    std::exception_ptr error;
+    const auto wallStart = std::chrono::steady_clock::now();
+    auto work = [&] {
+        for (size_t i; !stop.load() && (i = next++) < examples.size();) {
+            try {
+                Answered& a = answers[i];
+                DispatchRequest req;
+                req.input = examples[i].input;
+                req.maxTokens = options.maxTokens;
+                a.routed = swarm.dispatch(req);
+                if (a.routed.specialist != examples[i].task) {
+                    req.label = examples[i].task;
+                    a.direct = swarm.dispatch(req).answer;
+                }
+                std::lock_guard<std::mutex> lock(progressMutex);
+                a.done = true;
+                ++finished;
+                if (options.progress && !options.progress(finished, examples.size())) stop.store(true);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(progressMutex);
+                if (!error) error = std::current_exception();
+                stop.store(true);
+            }
+        }
+    };
+    const int workers = std::max(1, std::min<int>(options.concurrency, int(examples.size())));
+    std::vector<std::thread> threads;
+    for (int w = 1; w < workers; ++w) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    if (error) std::rethrow_exception(error);
+    const double wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
+
     for (size_t i = 0; i < examples.size(); ++i) {
+        if (!answers[i].done) continue;   // stopped early
         const SwarmEvalExample& e = examples[i];
+        const DispatchResult& routed = answers[i].routed;
         TaskData& t = tasks[e.task];
         if (t.families.empty()) {
             auto it = options.presets.find(e.task);
             for (const std::string& f : metrics::autoMetrics(it != options.presets.end() ? it->second : e.task))
                 if (f != "loss") t.families.push_back(f);
         }
-        DispatchRequest req;
-        req.input = e.input;
-        req.maxTokens = options.maxTokens;
-        const DispatchResult routed = swarm.dispatch(req);
         routerMs += routed.routerMs;
         specialistMs += routed.specialistMs;
         latencies.push_back(routed.routerMs + routed.specialistMs);
@@ -135,7 +184,7 @@ SwarmEvalReport evaluateSwarm(Swarm& swarm, const std::vector<SwarmEvalExample>&
         r.completionTokens += routed.completionTokens;
         r.seconds += (routed.routerMs + routed.specialistMs) / 1000.0;
         ++r.confusion[index(e.task)][index(routed.specialist)];
-        const bool right = routed.specialist == e.task;
+        const bool right = !answers[i].direct;
         if (right) {
             ++correct;
             ++t.correct;
@@ -144,17 +193,15 @@ SwarmEvalReport evaluateSwarm(Swarm& swarm, const std::vector<SwarmEvalExample>&
         metrics::ExampleInput in{e.input, e.reference, routed.answer, true};
         t.routed.push_back({routed.answer, e.reference, true, metrics::scoreExample(t.families, in)});
         if (right) {
-            t.direct.push_back(t.routed.back());   // the same specialist, deterministic: the same answer
+            t.direct.push_back(t.routed.back());   // the same specialist, greedy: the same answer
         } else {
-            DispatchRequest d = req;
-            d.label = e.task;
-            const DispatchResult direct = swarm.dispatch(d);
-            in.output = direct.answer;
-            t.direct.push_back({direct.answer, e.reference, true, metrics::scoreExample(t.families, in)});
+            in.output = *answers[i].direct;
+            t.direct.push_back({*answers[i].direct, e.reference, true, metrics::scoreExample(t.families, in)});
         }
         ++r.n;
-        if (options.progress && !options.progress(i + 1, examples.size())) break;
     }
+    // In flight together, requests overlap: their summed latencies would overstate the time spent.
+    if (workers > 1) r.seconds = wallSeconds;
 
     if (r.n > 0) {
         r.routingAccuracy = double(correct) / double(r.n);

@@ -43,9 +43,14 @@ struct SwarmEvalOptions {
     // as the preset ("sql", "pii", "router", ...; anything else: exact match and ROUGE-L).
     std::map<std::string, std::string> presets;
     int maxTokens = 0;                // 0: each specialist's max_tokens
+    // Examples in flight at once (their decoding batches in the swarm). 1 measures each example's
+    // latency alone; above 1 the latencies include waiting for each other, and the cost is
+    // computed from the wall-clock time of the whole run.
+    int concurrency = 1;
     double watts = 65;                // cost: power draw while generating
     double pricePerKwh = 0.30;
-    // Called after each example; return false to stop early (the report covers what ran).
+    // Called after each example (from the evaluating threads, one call at a time); return false to
+    // stop early (the report covers the examples answered).
     std::function<bool(size_t done, size_t total)> progress;
 };
 

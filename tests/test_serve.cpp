@@ -14,9 +14,13 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <arpa/inet.h>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace swarm;
 using nlohmann::json;
@@ -360,6 +364,40 @@ private slots:
         QVERIFY2(waited < 4, qPrintable(QString("waited %1 s").arg(waited)));
         // The idle clients reconnect transparently.
         QVERIFY(k1.Get("/health"));
+    }
+
+    // A streaming client that goes away after the first bytes: its generation stops, the server
+    // frees its worker and goes on answering.
+    void disconnectedStreamStops() {
+        const std::string dir = dir_ + "/long2";
+        QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
+        swarmtest::writeSwarm(dir, 120);
+        Swarm swarm(SwarmDefinition::load(dir + "/swarm.json"));
+        SwarmServer server(swarm, {});
+        server.start();
+        const std::string body = json{{"model", "sql"}, {"prompt", "count the rows"}, {"max_tokens", 120}, {"stream", true}}.dump();
+        const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        const engine::BatchDecoder::Stats before = swarm.decoderStats();
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        QVERIFY(fd >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(uint16_t(server.port()));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        QCOMPARE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        QCOMPARE(::send(fd, request.data(), request.size(), 0), ssize_t(request.size()));
+        char buf[64];
+        QVERIFY(::recv(fd, buf, sizeof buf, 0) > 0);   // the stream has begun
+        ::close(fd);
+        QVERIFY(waitFor([&] { return server.active() == 0 && server.queued() == 0; }));
+        const long long decoded = swarm.decoderStats().tokens - before.tokens;
+        qInfo("%lld of 119 tokens decoded before the generation stopped", decoded);
+        QVERIFY2(decoded < 100, qPrintable(QString("%1 of 119 tokens decoded after the client left").arg(decoded)));
+        auto ok = post(server.port(), "/v1/completions", json{{"model", "sql"}, {"prompt", "x"}, {"max_tokens", 3}});
+        QVERIFY(ok);
+        QCOMPARE(ok->status, 200);
+        QCOMPARE(bodyOf(ok)["usage"]["completion_tokens"].get<int>(), 3);
     }
 
     void stopFinishesInFlight() {

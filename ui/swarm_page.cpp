@@ -422,12 +422,9 @@ void SwarmPage::showEditorMessage(const QString& message, bool error) {
     if (!message.isEmpty()) emit status(message);
 }
 
-bool SwarmPage::openJson(const QString& path) {
+bool SwarmPage::showingErrors(const std::function<void()>& action) {
     try {
-        const SwarmDefinition d = SwarmDefinition::load(path.toStdString());
-        jsonFolder_ = QFileInfo(path).absolutePath();
-        setDefinition(d);
-        showEditorMessage(tr("Opened %1").arg(path), false);
+        action();
         return true;
     } catch (const std::exception& e) {
         showEditorMessage(QString::fromUtf8(e.what()), true);
@@ -435,8 +432,17 @@ bool SwarmPage::openJson(const QString& path) {
     }
 }
 
+bool SwarmPage::openJson(const QString& path) {
+    return showingErrors([&] {
+        const SwarmDefinition d = SwarmDefinition::load(path.toStdString());
+        jsonFolder_ = QFileInfo(path).absolutePath();
+        setDefinition(d);
+        showEditorMessage(tr("Opened %1").arg(path), false);
+    });
+}
+
 bool SwarmPage::saveJson(const QString& path) {
-    try {
+    return showingErrors([&] {
         const SwarmDefinition d = definition();
         nlohmann::json j = d.toJson();
         const QDir folder = QFileInfo(path).absoluteDir();
@@ -446,11 +452,7 @@ bool SwarmPage::saveJson(const QString& path) {
         writeFileAtomically(path.toStdString(), j.dump(2) + "\n");
         jsonFolder_ = folder.absolutePath();
         showEditorMessage(tr("Saved %1").arg(path), false);
-        return true;
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-        return false;
-    }
+    });
 }
 
 void SwarmPage::setProject(const QString& path) {
@@ -470,62 +472,45 @@ QStringList SwarmPage::savedSwarms() const {
 void SwarmPage::reloadSavedSwarms(const QString& select) {
     saved_->clear();
     if (projectPath_.isEmpty()) return;
-    try {
+    showingErrors([&] {
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
         for (const std::string& name : listSwarms(store)) saved_->addItem(QString::fromStdString(name));
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-    }
+    });
     if (!select.isEmpty()) saved_->setCurrentIndex(saved_->findText(select));
 }
 
 bool SwarmPage::loadFromProject(const QString& name) {
     if (projectPath_.isEmpty()) return false;
-    try {
+    return showingErrors([&] {
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
         const SwarmDefinition d = loadSwarm(store, name.toStdString());
         jsonFolder_.clear();   // the project holds absolute paths
         setDefinition(d);
         showEditorMessage(tr("Loaded '%1' from the project").arg(name), false);
-        return true;
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-        return false;
-    }
+    });
 }
 
 bool SwarmPage::saveToProject() {
     if (projectPath_.isEmpty()) return false;
-    try {
+    return showingErrors([&] {
         const SwarmDefinition d = definition();
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
         saveSwarm(store, d);
         const QString name = QString::fromStdString(d.name);
         reloadSavedSwarms(name);
         showEditorMessage(tr("Saved '%1' in the project").arg(name), false);
-        return true;
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-        return false;
-    }
+    });
 }
 
 bool SwarmPage::deleteFromProject(const QString& name) {
     if (projectPath_.isEmpty()) return false;
-    try {
+    return showingErrors([&] {
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
         const bool deleted = deleteSwarm(store, name.toStdString());
         reloadSavedSwarms();
-        if (!deleted) {
-            showEditorMessage(tr("The project has no swarm '%1'").arg(name), true);
-            return false;
-        }
+        if (!deleted) throw Error("The project has no swarm '" + name.toStdString() + "'");
         showEditorMessage(tr("Deleted '%1' from the project").arg(name), false);
-        return true;
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-        return false;
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <QWidget>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -80,6 +81,8 @@ private:
     QWidget* buildEditor();
     QWidget* buildPlayground();
     void showEditorMessage(const QString& message, bool error);
+    // Runs an editor action; its error is shown in the page instead of thrown. False on error.
+    bool showingErrors(const std::function<void()>& action);
     void reloadSavedSwarms(const QString& select = {});
     void setRunning(bool running);
     void showRoute(int request, const RouteResult& route);

@@ -334,7 +334,7 @@ void Gpt2Tokenizer::setVocab(std::vector<std::pair<std::string, int64_t>>&& entr
 }
 
 void Gpt2Tokenizer::buildTables(const std::string& vocabSource, const std::string& mergesSource,
-                                const std::vector<int32_t>& mergeLines) {
+                                const std::vector<int32_t>& mergeLines, const std::string& mergesField) {
     const ByteLevel& bl = byteLevel();
 
     // Raw bytes of each token: its characters mapped back through the byte-level alphabet. A token
@@ -391,7 +391,7 @@ void Gpt2Tokenizer::buildTables(const std::string& vocabSource, const std::strin
     mergeTable_.assign(capacity, MergeSlot());
     mergeMask_ = capacity - 1;
     auto where = [&](size_t i) {
-        return mergeLines.empty() ? "model.merges[" + std::to_string(i) + "]" : "line " + std::to_string(mergeLines[i]);
+        return mergeLines.empty() ? mergesField + "[" + std::to_string(i) + "]" : "line " + std::to_string(mergeLines[i]);
     };
     for (size_t i = 0; i < merges_.size(); ++i) {
         const auto& [a, b] = merges_[i];
@@ -451,6 +451,23 @@ Gpt2Tokenizer Gpt2Tokenizer::fromVocabAndMerges(const std::string& vocabJsonPath
         lines.push_back(lineNo);
     }
     tok.buildTables(vocabJsonPath, mergesTxtPath, lines);
+    return tok;
+}
+
+Gpt2Tokenizer Gpt2Tokenizer::fromTokens(std::vector<std::pair<std::string, int64_t>> vocab,
+                                       const std::vector<std::string>& merges, const std::string& source,
+                                       const std::string& mergesField) {
+    Gpt2Tokenizer tok;
+    tok.setVocab(std::move(vocab), source);
+    std::pair<std::string, std::string> merge;
+    tok.merges_.reserve(merges.size());
+    for (size_t i = 0; i < merges.size(); ++i) {
+        if (!splitMerge(merges[i], merge))
+            throw Error(source + ": " + mergesField + "[" + std::to_string(i) +
+                        "] is malformed (expected two tokens separated by one space): " + quoteToken(merges[i]));
+        tok.merges_.push_back(merge);
+    }
+    tok.buildTables(source, source, {}, mergesField);
     return tok;
 }
 

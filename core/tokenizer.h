@@ -19,6 +19,11 @@ public:
     // Throws swarm::Error naming the file and line/field on malformed input.
     static Gpt2Tokenizer fromVocabAndMerges(const std::string& vocabJsonPath, const std::string& mergesTxtPath);
     static Gpt2Tokenizer fromTokenizerJson(const std::string& tokenizerJsonPath);
+    // From tokens already in memory (a GGUF file's metadata): (byte-level token, id) pairs and
+    // "a b" merges in rank order. Errors name `source` and mergesField[i].
+    static Gpt2Tokenizer fromTokens(std::vector<std::pair<std::string, int64_t>> vocab,
+                                    const std::vector<std::string>& merges, const std::string& source,
+                                    const std::string& mergesField);
     // The copy shipped in resources/tokenizer (found next to the executable, in the install
     // prefix, or in the source tree); throws if none is found.
     static Gpt2Tokenizer bundled();
@@ -51,7 +56,7 @@ private:
     // Derives the token bytes, checks the byte-level alphabet and <|endoftext|>, builds the merge
     // table. mergeLines[i] is the merges.txt line of merge i (empty: tokenizer.json, "merges[i]").
     void buildTables(const std::string& vocabSource, const std::string& mergesSource,
-                     const std::vector<int32_t>& mergeLines);
+                     const std::vector<int32_t>& mergeLines, const std::string& mergesField = "model.merges");
     bool findMerge(int32_t left, int32_t right, int32_t& rank, int32_t& merged) const;
     void encodeOrdinary(std::string_view text, std::vector<int32_t>& out) const;
     void bpe(std::string_view word, std::vector<int32_t>& out) const;

@@ -279,6 +279,22 @@ private slots:
         QCOMPARE(m.tokenizer().encode(text), bundled.encode(text));
         QCOMPARE(m.tokenizer().vocabSize(), 50257);
         QCOMPARE(m.tokenizer().decode(bundled.encode(text)), text);
+
+        // Bad merges in the metadata name the file and the entry.
+        for (const auto& [merge, mention] : std::vector<std::pair<std::string, std::string>>{
+                 {"nospace", "tokenizer.ggml.merges[5] is malformed"},
+                 {"\xc4\xa0 zzzunknown", "tokenizer.ggml.merges[5] names unknown token"}}) {
+            enginetest::GgufEdits e;
+            e.merges[5] = merge;
+            const std::string path = file(enginetest::eveGguf(c, w, 0, true, nullptr, e).build());
+            try {
+                Model::load(path);
+                QFAIL("loaded a GGUF file with a bad merge");
+            } catch (const Error& err) {
+                const std::string what = err.what();
+                QVERIFY2(what.find(mention) != std::string::npos && what.find(path) != std::string::npos, err.what());
+            }
+        }
     }
 
     void configDisagreements() {

@@ -374,6 +374,7 @@ struct GgufEdits {
     std::map<std::string, uint32_t> u32;     // replaces the value of these UINT32 keys
     std::map<std::string, float> f32;        // and of these FLOAT32 keys
     std::string skipTensor;                  // leaves this tensor out
+    std::map<size_t, std::string> merges;    // replaces these tokenizer.ggml.merges entries
 };
 
 inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type, bool withTokenizer,
@@ -431,6 +432,7 @@ inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type,
         }
         std::vector<std::string> merges;
         for (const auto& [a, b] : tok.merges()) merges.push_back(a + " " + b);
+        for (const auto& [i, m] : edits.merges) merges.at(i) = m;
         g.str("tokenizer.ggml.model", "gpt2");
         g.str("tokenizer.ggml.pre", "gpt-2");
         g.strArray("tokenizer.ggml.tokens", tokens);

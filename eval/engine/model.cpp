@@ -5,8 +5,6 @@
 #include "core/error.h"
 #include "core/half.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -353,8 +351,7 @@ std::string dimsToString(const std::vector<uint64_t>& d) {
     return s + "]";
 }
 
-// Builds the GPT-2 tokenizer from tokenizer.ggml.tokens / merges (written as vocab.json and
-// merges.txt into a private temporary folder, the formats Gpt2Tokenizer reads).
+// Builds the GPT-2 tokenizer from tokenizer.ggml.tokens / merges.
 Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
     const std::string model = f.string("tokenizer.ggml.model", "gpt2");
     if (model != "gpt2")
@@ -362,7 +359,7 @@ Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
     std::vector<std::string> tokens = f.stringArray("tokenizer.ggml.tokens");
     if (!f.find("tokenizer.ggml.merges"))
         throw Error(f.path() + ": tokenizer.ggml.tokens is present but tokenizer.ggml.merges is missing");
-    std::vector<std::string> merges = f.stringArray("tokenizer.ggml.merges");
+    const std::vector<std::string> merges = f.stringArray("tokenizer.ggml.merges");
     std::vector<int64_t> types;
     if (f.find("tokenizer.ggml.token_type")) {
         types = f.intArray("tokenizer.ggml.token_type");
@@ -370,42 +367,13 @@ Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
             throw Error(f.path() + ": tokenizer.ggml.token_type has " + std::to_string(types.size()) +
                         " entries for " + std::to_string(tokens.size()) + " tokens");
     }
-    nlohmann::json vocab = nlohmann::json::object();
+    std::vector<std::pair<std::string, int64_t>> vocab;
+    vocab.reserve(tokens.size());
     for (size_t id = 0; id < tokens.size(); ++id) {
         if (!types.empty() && types[id] == 5) continue;    // unused (padding) entries
-        vocab[tokens[id]] = id;
+        vocab.emplace_back(std::move(tokens[id]), int64_t(id));
     }
-    std::string mergesText = "#version: 0.2\n";
-    for (size_t i = 0; i < merges.size(); ++i) {
-        if (merges[i].find('\n') != std::string::npos)
-            throw Error(f.path() + ": tokenizer.ggml.merges[" + std::to_string(i) + "] contains a line break");
-        mergesText += merges[i];
-        mergesText += '\n';
-    }
-    std::string vocabText;
-    try {
-        vocabText = vocab.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
-    } catch (const nlohmann::json::exception&) {
-        throw Error(f.path() + ": tokenizer.ggml.tokens holds a token that is not valid UTF-8");
-    }
-
-    std::string pattern = (fs::temp_directory_path() / "swarm-gguf-tok-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw Error(f.path() + ": cannot create a temporary folder for the tokenizer");
-    const fs::path dir(pattern);
-    auto cleanup = [&] {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    };
-    try {
-        std::ofstream(dir / "vocab.json", std::ios::binary) << vocabText;
-        std::ofstream(dir / "merges.txt", std::ios::binary) << mergesText;
-        Gpt2Tokenizer tok = Gpt2Tokenizer::fromVocabAndMerges((dir / "vocab.json").string(), (dir / "merges.txt").string());
-        cleanup();
-        return tok;
-    } catch (const Error& e) {
-        cleanup();
-        throw Error(f.path() + ": tokenizer metadata: " + e.what());
-    }
+    return Gpt2Tokenizer::fromTokens(std::move(vocab), merges, f.path() + ": tokenizer metadata", "tokenizer.ggml.merges");
 }
 
 void loadGguf(Model::Impl& m, const std::string& path) {

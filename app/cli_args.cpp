@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 
+#include <cmath>
+#include <cstdio>
+
 namespace swarm::cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valueOptions,
@@ -65,6 +68,26 @@ long long Args::integer(const std::string& name, long long fallback, long long m
     if (v < min || v > max)
         throw Error("option --" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
                     ", got " + std::to_string(v));
+    return v;
+}
+
+double Args::number(const std::string& name, double fallback, double min, double max) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) return fallback;
+    double v = 0;
+    size_t used = 0;
+    try {
+        v = std::stod(it->second, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used != it->second.size() || !std::isfinite(v))
+        throw Error("option --" + name + " needs a number, got '" + it->second + "'");
+    if (v < min || v > max) {
+        char range[96];
+        std::snprintf(range, sizeof range, "between %g and %g", min, max);
+        throw Error("option --" + name + " must be " + range + ", got " + it->second);
+    }
     return v;
 }
 

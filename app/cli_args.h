@@ -19,6 +19,7 @@ public:
     std::string value(const std::string& name, const std::string& fallback = "") const;
     std::string required(const std::string& name) const;            // throws naming the option
     long long integer(const std::string& name, long long fallback, long long min, long long max) const;
+    double number(const std::string& name, double fallback, double min, double max) const;   // finite, in [min, max]
     const std::vector<std::string>& positionals() const { return positionals_; }
     bool help() const { return flag("help"); }
 

@@ -29,23 +29,6 @@ engine::LoadOptions loadOptions(const Args& args) {
     return o;
 }
 
-float floatOption(const Args& args, const std::string& name, float fallback, float min, float max) {
-    const std::string v = args.value(name);
-    if (v.empty()) return fallback;
-    size_t used = 0;
-    float f = 0;
-    try {
-        f = std::stof(v, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used == 0 || used != v.size() || !std::isfinite(f))
-        throw Error("option --" + name + " needs a number, got '" + v + "'");
-    if (f < min || f > max)
-        throw Error("option --" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                    ", got " + v);
-    return f;
-}
 
 std::string describe(const engine::Model& m) {
     return std::string("cpu engine (") + engine::isaName(m.isa()) + ", " + std::to_string(m.threads()) + " threads, " +
@@ -59,10 +42,10 @@ int runGenerateCpu(const Args& args) {
     const long long maxTokens = args.integer("max-tokens", 64, 1, 1 << 20);
     engine::SamplingOptions so;
     so.maxTokens = int(maxTokens);
-    so.temperature = floatOption(args, "temperature", 0.0f, 0.0f, 100.0f);
+    so.temperature = float(args.number("temperature", 0, 0, 100));
     so.topK = int(args.integer("top-k", 0, 0, 1 << 20));
-    so.topP = floatOption(args, "top-p", 1.0f, 0.0f, 1.0f);
-    so.repetitionPenalty = floatOption(args, "repetition-penalty", 1.0f, 0.01f, 100.0f);
+    so.topP = float(args.number("top-p", 1, 0, 1));
+    so.repetitionPenalty = float(args.number("repetition-penalty", 1, 0.01, 100));
     so.seed = uint64_t(args.integer("seed", 0, 0, (1LL << 62)));
     if (args.has("stop")) so.stop.push_back(args.value("stop"));
     so.truncatePrompt = args.flag("truncate");

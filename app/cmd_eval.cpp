@@ -64,15 +64,6 @@ const std::set<std::string> kValueOptions = {"project", "dataset", "split", "lim
                                              "temperature", "top-k", "top-p", "seed", "batch", "threads", "dtype",
                                              "sql-time-limit", "show", "baseline", "report", "watts", "price-kwh"};
 
-double number(const Args& args, const std::string& name, double fallback, double min, double max) {
-    const std::string v = args.value(name);
-    if (v.empty()) return fallback;
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (!end || *end || !(d >= min && d <= max))
-        throw Error("--" + name + ": expected a number in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-    return d;
-}
 
 eval::EvalSettings settingsFrom(const Args& args) {
     eval::EvalSettings s;
@@ -80,9 +71,9 @@ eval::EvalSettings settingsFrom(const Args& args) {
     s.limit = args.integer("limit", 0, 0, 1000000000);
     s.metrics = args.value("metrics", "auto");
     s.maxNewTokens = int(args.integer("max-tokens", 128, 1, 100000));
-    s.temperature = float(number(args, "temperature", 0, 0, 100));
+    s.temperature = float(args.number("temperature", 0, 0, 100));
     s.topK = int(args.integer("top-k", 0, 0, 1000000));
-    s.topP = float(number(args, "top-p", 1, 1e-6, 1));
+    s.topP = float(args.number("top-p", 1, 1e-6, 1));
     s.seed = uint64_t(args.integer("seed", 0, 0, (1LL << 62)));
     s.batchSize = int(args.integer("batch", 8, 1, 64));
     s.threads = int(args.integer("threads", 0, 0, 4096));
@@ -185,8 +176,8 @@ int runCompare(const Argv& argv) {
     ProjectStore project = ProjectStore::open(args.required("project"));
     const eval::EvalSettings s = settingsFrom(args);
     eval::CostSettings cost;
-    cost.watts = number(args, "watts", 65, 0, 1e6);
-    cost.pricePerKwh = number(args, "price-kwh", 0.30, 0, 1e6);
+    cost.watts = args.number("watts", 65, 0, 1e6);
+    cost.pricePerKwh = args.number("price-kwh", 0.30, 0, 1e6);
 
     size_t baseline = 0;
     if (args.has("baseline")) {

@@ -184,8 +184,8 @@ int runSwarm(const Argv& argv) {
     SwarmEvalOptions o;
     o.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
     o.concurrency = int(args.integer("concurrency", 1, 1, 256));
-    if (args.has("watts")) o.watts = std::stod(args.value("watts"));
-    if (args.has("price-kwh")) o.pricePerKwh = std::stod(args.value("price-kwh"));
+    o.watts = args.number("watts", o.watts, 0, 1e6);
+    o.pricePerKwh = args.number("price-kwh", o.pricePerKwh, 0, 1e6);
     if (args.has("preset"))
         for (const auto& [task, preset] : pairList(args.value("preset"), "preset", "TASK=PRESET"))
             o.presets[task] = preset;

@@ -67,17 +67,6 @@ TrainConfig resolvePreset(const std::string& name) {
     return TrainConfig::preset(name);   // throws with the list of built-ins
 }
 
-double parseDouble(const Args& args, const std::string& name, double fallback) {
-    if (!args.has(name)) return fallback;
-    const std::string v = args.value(name);
-    try {
-        size_t used = 0;
-        double d = std::stod(v, &used);
-        if (used == v.size()) return d;
-    } catch (const std::exception&) {
-    }
-    throw Error("option --" + name + " needs a number, got '" + v + "'");
-}
 
 std::string duration(double seconds) {
     if (seconds < 0 || !std::isfinite(seconds)) return "?";
@@ -198,11 +187,11 @@ int runTrain(const Argv& argv) {
     const std::string base = args.required("base");
     TrainConfig config = resolvePreset(args.value("preset", "specialist"));
     config.epochs = int(args.integer("epochs", config.epochs, 1, 1000));
-    config.peakLr = parseDouble(args, "lr", config.peakLr);
+    config.peakLr = args.number("lr", config.peakLr, 0, 10);
     config.globalBatch = int(args.integer("global-batch", config.globalBatch, 1, 65536));
     config.microBatch = int(args.integer("micro-batch", std::min(config.microBatch, config.globalBatch), 1, 65536));
     config.maxSteps = int(args.integer("max-steps", config.maxSteps, 0, 1LL << 30));
-    config.warmupFraction = parseDouble(args, "warmup", config.warmupFraction);
+    config.warmupFraction = args.number("warmup", config.warmupFraction, 0, 1);
     config.seed = uint64_t(args.integer("seed", (long long)config.seed, 0, 1LL << 62));
     config.device = args.value("device", config.device);
     config.threads = int(args.integer("threads", config.threads, 0, 4096));

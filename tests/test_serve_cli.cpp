@@ -139,6 +139,13 @@ private slots:
         r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--concurrency", "0"});
         QVERIFY(r.exitCode != 0);
         QVERIFY2(r.err.contains("--concurrency"), qPrintable(r.err));
+        // Numbers are checked, naming the option (a bare std::stod used to answer "stod").
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--watts", "lots"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("option --watts needs a number, got 'lots'"), qPrintable(r.err));
+        r = runSwarm({"swarm", "eval", dir_ + "/swarm.json", "--data", dir_ + "/mixed.jsonl", "--price-kwh", "-2"});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("option --price-kwh must be between 0 and 1e+06, got -2"), qPrintable(r.err));
     }
 
     // `swarm swarm mix`: a mixed dataset from the project's datasets, one split, tasks in turn.

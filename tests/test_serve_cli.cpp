@@ -80,6 +80,11 @@ private slots:
         r = runSwarm({"serve", dir_ + "/swarm.json", "--port", "99999"});
         QVERIFY(r.exitCode != 0);
         QVERIFY(r.err.contains("--port"));
+        for (const char* option : {"--idle-timeout", "--workers"}) {
+            r = runSwarm({"serve", dir_ + "/swarm.json", "--port", "0", option, "0"});
+            QVERIFY(r.exitCode != 0);
+            QVERIFY2(r.err.contains(QString("option ") + option + " must be between 1"), qPrintable(r.err));
+        }
     }
 
     void swarmCommand() {

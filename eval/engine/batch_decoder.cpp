@@ -57,7 +57,7 @@ GenerateResult BatchDecoder::generate(std::shared_ptr<const Model> model, const 
 }
 
 void BatchDecoder::loop() {
-    std::vector<Job*> active;
+    std::vector<Job*> active, ended;
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(mutex_);
@@ -68,7 +68,6 @@ void BatchDecoder::loop() {
         }
         step(active);
         // Hand back the jobs that ended (their callers own them).
-        std::vector<Job*> ended;
         auto split = std::stable_partition(active.begin(), active.end(),
                                            [](Job* j) { return !j->generation.done() && !j->error; });
         ended.assign(split, active.end());
@@ -86,8 +85,8 @@ void BatchDecoder::loop() {
 // One token for every active sequence: the sequences of each model in passes of at most maxBatch.
 void BatchDecoder::step(std::vector<Job*>& active) {
     std::stable_sort(active.begin(), active.end(), [](Job* a, Job* b) { return a->model.get() < b->model.get(); });
-    std::vector<Session*> sessions;
-    std::vector<int32_t> tokens;
+    std::vector<Session*>& sessions = stepSessions_;   // reused: a step allocates nothing once warm
+    std::vector<int32_t>& tokens = stepTokens_;
     long long decoded = 0;
     int widest = 0, passes = 0;
     for (size_t begin = 0; begin < active.size();) {

@@ -57,6 +57,8 @@ private:
     std::vector<Job*> pending_;
     bool stopping_ = false;
     Stats stats_;
+    std::vector<Session*> stepSessions_;   // the decoder thread's scratch for step()
+    std::vector<int32_t> stepTokens_;
     std::thread thread_;
 };
 

@@ -1,13 +1,14 @@
 // `swarm dataset ...`: import, inspect and export datasets of a project.
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
 #include "core/atomic_file.h"
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "core/error.h"
 #include "core/hf_folder.h"
 #include "core/model_config.h"
 #include "datasets/sample_generators.h"
+#include "core/format.h"
 
 #include <chrono>
 #include <cstdio>
@@ -68,13 +69,6 @@ std::string oneLine(const std::string& s, size_t max = 0) {
     return out;
 }
 
-std::string bytesText(uint64_t b) {
-    char buf[64];
-    if (b >= (uint64_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(1 << 20));
-    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024.0);
-    else std::snprintf(buf, sizeof buf, "%llu bytes", (unsigned long long)b);
-    return buf;
-}
 
 const std::set<std::string> kMappingOptions = {"preset", "preset-file", "prompt-template", "response-field",
                                                "response-template", "chat-format", "input-format", "json-key",
@@ -165,7 +159,7 @@ void printReport(const json& r, const std::vector<RejectedRow>* allRejected, int
     const json& src = r["source"];
     const json& c = r["counts"];
     std::cout << "source: " << src.value("path", "") << " (" << src.value("format", "") << ", "
-              << bytesText(src.value("bytes", uint64_t(0))) << (src.value("bom", false) ? ", UTF-8 BOM" : "")
+              << formatBytes(src.value("bytes", uint64_t(0))) << (src.value("bom", false) ? ", UTF-8 BOM" : "")
               << (src.contains("json_key") ? ", records in \"" + src["json_key"].get<std::string>() + "\"" : "") << ")\n";
     const json& m = r["mapping"];
     std::cout << "mapping: " << m.value("explanation", "") << "\n"
@@ -475,7 +469,7 @@ int cmdPreview(const Argv& argv) {
         std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return 0;
     }
-    std::cout << o.sourcePath << ": " << formatName(pv.format) << ", " << bytesText(pv.fileSize)
+    std::cout << o.sourcePath << ": " << formatName(pv.format) << ", " << formatBytes(pv.fileSize)
               << (pv.bom ? ", UTF-8 BOM" : "") << (pv.wrapperKey.empty() ? "" : ", records in \"" + pv.wrapperKey + "\"")
               << "\n";
     std::cout << "columns:";
@@ -757,7 +751,7 @@ int cmdSamples(const Argv& argv) {
     const std::string dir = args.required("out");
     const long long count = args.integer("count", (long long)samples::kDefaultCount, 1, 1000000);
     for (const samples::SampleFile& f : samples::writeSampleDatasets(dir, size_t(count)))
-        std::cout << dir << "/" << f.fileName << ": " << withThousands((long long)f.rows) << " pairs (preset "
+        std::cout << dir << "/" << f.fileName << ": " << withThousands(int64_t(f.rows)) << " pairs (preset "
                   << f.preset << ")\n";
     return 0;
 }

@@ -1,10 +1,10 @@
 // The CPU inference engine from the command line: `swarm generate --engine cpu` (the default) and
-// `swarm bench`. The engine itself lives in eval/engine (no LibTorch).
-#include "cli_args.h"
-#include "commands.h"
+// `swarm bench`. The engine itself lives in engine/ (no LibTorch).
+#include "app/cli_args.h"
+#include "app/commands.h"
 
-#include "eval/engine/engine.h"
-#include "eval/engine/perf.h"
+#include "engine/engine.h"
+#include "engine/perf.h"
 
 #include "core/error.h"
 

@@ -1,10 +1,10 @@
 // `swarm eval` and `swarm compare` (issue 6): evaluate models on a project dataset split with the
 // CPU engine, store the results in the project, compare models and write reports.
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
-#include "eval/harness/compare.h"
-#include "eval/harness/harness.h"
+#include "eval/compare.h"
+#include "eval/harness.h"
 
 #include "core/error.h"
 

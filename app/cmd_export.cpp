@@ -1,12 +1,12 @@
 // `swarm export`: a model, run or checkpoint to a Hugging Face folder or a GGUF file, re-checked
-// through the CPU engine (eval/export).
-#include "cli_args.h"
-#include "commands.h"
+// through the CPU engine (export/).
+#include "app/cli_args.h"
+#include "app/commands.h"
 
-#include "eval/export/export.h"
+#include "export/export.h"
 
 #include "core/error.h"
-#include "core/gguf_writer.h"
+#include "export/gguf_writer.h"
 
 #include <atomic>
 #include <csignal>

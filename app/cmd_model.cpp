@@ -1,11 +1,12 @@
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
 #include "core/error.h"
 #include "core/hf_folder.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "core/tokenizer.h"
+#include "core/format.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -15,15 +16,6 @@ namespace fs = std::filesystem;
 
 namespace swarm::cli {
 
-std::string withThousands(long long n) {
-    std::string digits = std::to_string(n < 0 ? -n : n);
-    std::string out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return n < 0 ? "-" + out : out;
-}
 
 int applyThreadsOption(const std::string& value) {
     int threads = 0;
@@ -81,13 +73,6 @@ long long folderBytes(const fs::path& dir) {
     return total;
 }
 
-std::string humanBytes(long long bytes) {
-    char buf[64];
-    if (bytes >= (1LL << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1LL << 30));
-    else if (bytes >= (1LL << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1LL << 20));
-    else std::snprintf(buf, sizeof buf, "%.1f KiB", double(bytes) / 1024.0);
-    return buf;
-}
 
 int modelInfo(const Argv& argv) {
     Args args(argv, {}, {});
@@ -115,9 +100,9 @@ int modelInfo(const Argv& argv) {
               << "active per token  " << withThousands(active) << " (" << withThousands(active - embedding)
               << " excluding the embedding)\n"
               << "stored dtypes     " << dtypes << "\n"
-              << "weights           " << humanBytes((long long)weights.totalBytes()) << " in "
+              << "weights           " << formatBytes(weights.totalBytes()) << " in "
               << files.weightFiles.size() << " file(s)\n"
-              << "size on disk      " << humanBytes(folderBytes(dir)) << "\n"
+              << "size on disk      " << formatBytes(uint64_t(folderBytes(dir))) << "\n"
               << "tokenizer         "
               << (!files.tokenizerJsonPath.empty() ? "tokenizer.json"
                                                    : files.hasTokenizer() ? "vocab.json + merges.txt" : "none (the bundled GPT-2 tokenizer is used)")

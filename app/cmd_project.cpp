@@ -1,9 +1,10 @@
 // `swarm project create | info`: the project file (one SQLite database).
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
 #include "core/error.h"
 #include "core/project_store.h"
+#include "core/format.h"
 
 #include <iostream>
 

@@ -1,9 +1,9 @@
-// `swarm serve`: an OpenAI-compatible HTTP server over a swarm definition (eval/swarm/server.h).
-#include "cli_args.h"
-#include "commands.h"
+// `swarm serve`: an OpenAI-compatible HTTP server over a swarm definition (serve/server.h).
+#include "app/cli_args.h"
+#include "app/commands.h"
 
-#include "eval/swarm/server.h"
-#include "eval/swarm/swarm_store.h"
+#include "serve/server.h"
+#include "serve/swarm_store.h"
 
 #include "core/error.h"
 

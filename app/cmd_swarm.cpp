@@ -1,11 +1,11 @@
 // `swarm swarm check|run|eval`: a swarm definition checked, one request dispatched (route taken,
 // confidence, both latencies, the answer streaming), and the end-to-end evaluation on a mixed
-// dataset (eval/swarm).
-#include "cli_args.h"
-#include "commands.h"
+// dataset (serve/).
+#include "app/cli_args.h"
+#include "app/commands.h"
 
-#include "eval/swarm/swarm_eval.h"
-#include "eval/swarm/swarm_store.h"
+#include "serve/swarm_eval.h"
+#include "serve/swarm_store.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -31,7 +31,7 @@ const char* kSwarmHelp =
     "                        [--report FILE.md|FILE.json] [--watts W] [--price-kwh X] [--json]\n"
     "       swarm swarm mix --project P --tasks TASK=DATASET,... --out MIXED.jsonl [--split test] [--per-task N]\n"
     "\n"
-    "check  validates the definition (router, labels -> specialists, fallback; see eval/swarm/swarm.h)\n"
+    "check  validates the definition (router, labels -> specialists, fallback; see serve/swarm.h)\n"
     "       and prints it with resolved model paths.\n"
     "run    routes TEXT with the router (constrained to the labels) and lets the chosen specialist answer;\n"
     "       --label skips the router. Prints the label, the router's confidence and both latencies.\n"

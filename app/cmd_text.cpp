@@ -1,10 +1,10 @@
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
 #include "core/error.h"
 #include "core/hf_folder.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "core/tokenizer.h"
 
 #include <chrono>

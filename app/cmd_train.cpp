@@ -1,5 +1,5 @@
-#include "cli_args.h"
-#include "commands.h"
+#include "app/cli_args.h"
+#include "app/commands.h"
 
 #include "core/error.h"
 #include "core/hf_folder.h"
@@ -7,6 +7,7 @@
 #include "training/memory_estimate.h"
 #include "training/run_store.h"
 #include "training/trainer.h"
+#include "core/format.h"
 
 #include <atomic>
 #include <cmath>
@@ -68,15 +69,6 @@ TrainConfig resolvePreset(const std::string& name) {
 }
 
 
-std::string duration(double seconds) {
-    if (seconds < 0 || !std::isfinite(seconds)) return "?";
-    long s = long(seconds + 0.5);
-    char buf[32];
-    if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-    else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-    else std::snprintf(buf, sizeof buf, "%lds", s);
-    return buf;
-}
 
 // The terminal face of a run: a progress bar on a TTY, a line every few steps otherwise.
 class ProgressPrinter : public TrainingObserver {
@@ -98,7 +90,7 @@ public:
         std::snprintf(line, sizeof line, "[%s] %lld/%lld  loss %.4f  val %s  lr %.2e  %.0f tok/s  ETA %s", bar.c_str(),
                       (long long)s.step, (long long)s.totalSteps, s.loss,
                       lastVal_ < 0 ? "-" : std::to_string(lastVal_).substr(0, 6).c_str(), s.lr, s.tokensPerSecond,
-                      duration(s.etaSeconds).c_str());
+                      formatDuration(s.etaSeconds).c_str());
         if (tty_) std::fprintf(stderr, "\r%s\033[K", line);
         else if (s.step == 1 || s.step % 10 == 0 || s.step == s.totalSteps) std::fprintf(stderr, "%s\n", line);
     }
@@ -141,7 +133,7 @@ TrainingData loadData(const std::string& projectPath, const std::string& dataset
 int report(const RunResult& r, const std::string& runDir, RunRecorder& recorder) {
     recorder.flush();
     std::cout << "run " << statusName(r.status) << " after " << r.steps << "/" << r.totalSteps << " steps in "
-              << duration(r.seconds) << ": train loss " << r.trainLoss;
+              << formatDuration(r.seconds) << ": train loss " << r.trainLoss;
     if (r.validationLoss >= 0) std::cout << ", validation loss " << r.validationLoss;
     std::cout << "\n";
     if (!r.finalModelDir.empty()) std::cout << "final model: " << r.finalModelDir << "\n";

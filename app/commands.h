@@ -26,7 +26,6 @@ class Args;
 int runGenerateCpu(const Args& args);
 
 // "271970816" -> "271,970,816"
-std::string withThousands(long long n);
 // Applies --threads (0 = all cores) to LibTorch; returns the count in effect.
 int applyThreadsOption(const std::string& value);
 

@@ -1,5 +1,5 @@
 // `swarm`: the headless face of the workbench. Everything the GUI does is reachable from here.
-#include "commands.h"
+#include "app/commands.h"
 
 #include "core/error.h"
 #include "core/process_env.h"

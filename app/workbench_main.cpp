@@ -2,7 +2,7 @@
 //   --screenshot FILE --page NAME [--size WxH]   render a page to PNG and exit (README pictures)
 //   --theme light|dark
 #include "core/process_env.h"
-#include "core/runtime.h"
+#include "model/runtime.h"
 #include "ui/app_settings.h"
 #include "ui/main_window.h"
 #include "ui/swarm_page.h"

@@ -2,7 +2,8 @@
 // project and prints the time, rows/s, tokens/s and the peak resident memory.
 // Usage: bench_dataset_import [PAIRS] [THREADS]   (defaults: 35000, every core)
 // Target: under 5 s on 2 cores; memory bounded by the streaming buffers, not by the file size.
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
+#include "core/system.h"
 
 #include <sys/resource.h>
 
@@ -19,18 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-long peakRssKiB() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_maxrss;
-}
 
-long currentRssKiB() {
-    std::ifstream f("/proc/self/statm");
-    long pages = 0, resident = 0;
-    f >> pages >> resident;
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 // Deterministic varied text: pseudo-words from syllables, numbers, punctuation.
 struct TextGen {
@@ -84,7 +74,7 @@ int main(int argc, char** argv) {
     const uintmax_t bytes = fs::file_size(data);
     try {
         const swarm::Gpt2Tokenizer tok = swarm::Gpt2Tokenizer::bundled();
-        const long rssBefore = currentRssKiB();
+        const long rssBefore = long(swarm::currentRssBytes() / 1024);
         swarm::ProjectStore store = swarm::ProjectStore::create(project);
         swarm::ImportOptions o;
         o.name = "bench";
@@ -94,16 +84,16 @@ int main(int argc, char** argv) {
         const swarm::ImportResult r = swarm::importDataset(store, tok, o);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const auto& tokens = r.report["tokens"]["total"];
-        std::printf("dataset import: %ld pairs, %.1f MiB JSONL, preset %s, %d threads (%u cores)\n", pairs,
+        std::printf("dataset import: %ld pairs, %.1f MiB JSONL, preset %s, %d threads (%d cores)\n", pairs,
                     double(bytes) / double(1 << 20), r.report["mapping"]["preset"].get<std::string>().c_str(),
-                    threads ? threads : int(std::thread::hardware_concurrency()), std::thread::hardware_concurrency());
+                    threads ? threads : swarm::availableCores(), swarm::availableCores());
         std::printf("  imported %lld, rejected %lld, %lld tokens (%.0f per pair, p95 %d, max %d)\n",
                     (long long)r.counts.rowsImported, (long long)r.counts.rowsRejected, (long long)r.counts.nTokens,
                     tokens["mean"].get<double>(), tokens["p95"].get<int>(), tokens["max"].get<int>());
         std::printf("  time %.2f s, %.0f rows/s, %.2f M tokens/s\n", s, double(r.counts.rowsImported) / s,
                     double(r.counts.nTokens) / s / 1e6);
         std::printf("  peak RSS %.1f MiB (%.1f MiB before the import); project file %.1f MiB\n",
-                    double(peakRssKiB()) / 1024.0, double(rssBefore) / 1024.0,
+                    double(long(swarm::peakRssBytes() / 1024)) / 1024.0, double(rssBefore) / 1024.0,
                     double(fs::file_size(project)) / double(1 << 20));
         std::printf("  target: < 5 s on 2 cores: %s\n", s < 5.0 ? "met" : "MISSED");
     } catch (const std::exception& e) {

@@ -16,17 +16,18 @@
 // child processes too, and the engine/torch ratios are printed.
 //
 // On a machine shared with other work, figures move with its load: --repeat N keeps the best of N.
-#include "eval/engine/engine.h"
-#include "eval/engine/perf.h"
-#include "eval/engine/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/perf.h"
+#include "core/thread_pool.h"
 
 #ifdef SWARM_BENCH_TORCH
-#include "core/eve_model.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/eve_model.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #endif
 
 #include "core/error.h"
+#include "core/system.h"
 
 #include <chrono>
 #include <cstdio>
@@ -148,7 +149,7 @@ int engineChild(const Options& o) {
     if (!engine::parseWType(o.childDtype, t)) throw Error("bad dtype " + o.childDtype);
     lo.dtype = t;
     lo.threads = o.childThreads;
-    const double rss0 = engine::peakRssMiB();
+    const double rss0 = double(peakRssBytes()) / (1024.0 * 1024.0);
     engine::Model m = engine::Model::load(o.childModel, lo);
     engine::PerfOptions po;
     po.promptTokens = o.prompt;
@@ -200,7 +201,7 @@ int torchChild(const Options& o) {
         }
         decode = std::max(decode, o.torchDecode / std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    std::printf("RESULT prefill=%.3f decode=%.3f rss=%.1f threads=%d\n", prefill, decode, engine::peakRssMiB(), threads);
+    std::printf("RESULT prefill=%.3f decode=%.3f rss=%.1f threads=%d\n", prefill, decode, double(peakRssBytes()) / (1024.0 * 1024.0), threads);
     return 0;
 }
 #endif
@@ -243,7 +244,7 @@ int driver(const Options& o) {
         throw Error("no model in " + dir + " (bench_engine, built with LibTorch, creates it)");
 #endif
     }
-    const int cores = engine::availableCpuCount();
+    const int cores = availableCores();
     std::printf("model %s (%s), %d cores, prompt %d, decode %d, batch %d x %d steps, context %d, best of %d\n",
                 o.preset.c_str(), dir.c_str(), cores, o.prompt, o.decode, o.batch, engine::PerfOptions{}.batchSteps,
                 o.context, o.repeat);

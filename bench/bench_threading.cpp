@@ -7,8 +7,8 @@
 //
 // Prints, per variant: training step time (forward + backward, micro-batch 4 x 256) and prefill
 // time (forward, 1 x 256, no grad), and the ratio to the variant the product uses (PASSIVE).
-#include "core/eve_model.h"
-#include "core/runtime.h"
+#include "model/eve_model.h"
+#include "model/runtime.h"
 
 #include <chrono>
 #include <cstdio>

@@ -7,8 +7,8 @@
 //     the same active parameters (hidden = shared + top_k x expert width).
 //
 //   bench_training [--steps N] [--threads N] [--skip-272m]
-#include "core/eve_model.h"
-#include "core/runtime.h"
+#include "model/eve_model.h"
+#include "model/runtime.h"
 #include "core/process_env.h"
 
 #include <chrono>

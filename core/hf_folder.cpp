@@ -1,9 +1,9 @@
-#include "hf_folder.h"
+#include "core/hf_folder.h"
 
-#include "atomic_file.h"
-#include "error.h"
-#include "half.h"
-#include "tokenizer.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/half.h"
+#include "core/tokenizer.h"
 
 #include <algorithm>
 #include <cstring>

@@ -2,8 +2,8 @@
 // Hugging Face model folders: config.json + model.safetensors (or shards listed in
 // model.safetensors.index.json) + tokenizer.json or vocab.json/merges.txt.
 // This layer knows file layout and tensor inventory only; the torch and engine loaders sit on it.
-#include "model_config.h"
-#include "safetensors.h"
+#include "core/model_config.h"
+#include "core/safetensors.h"
 
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
-#include "model_config.h"
+#include "core/model_config.h"
 
-#include "atomic_file.h"
-#include "error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // Eve-2 MoE hyper-parameters as published in config.json (see shared/docs/eve-architecture.md).
-#include "dtype.h"
+#include "core/dtype.h"
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>

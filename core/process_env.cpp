@@ -1,4 +1,4 @@
-#include "process_env.h"
+#include "core/process_env.h"
 
 #include <cstdlib>
 #include <unistd.h>

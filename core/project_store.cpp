@@ -1,6 +1,6 @@
-#include "project_store.h"
+#include "core/project_store.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <sqlite3.h>
 

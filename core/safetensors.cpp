@@ -1,7 +1,7 @@
-#include "safetensors.h"
+#include "core/safetensors.h"
 
-#include "atomic_file.h"
-#include "error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 
 #include <algorithm>
 #include <cerrno>

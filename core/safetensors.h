@@ -3,7 +3,7 @@
 // {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__": {str: str}},
 // then the data section; offsets are relative to the data section's start.
 // The reader memory-maps the file and checks everything before handing out a pointer.
-#include "dtype.h"
+#include "core/dtype.h"
 
 #include <cstdint>
 #include <map>

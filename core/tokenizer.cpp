@@ -1,8 +1,8 @@
-#include "tokenizer.h"
+#include "core/tokenizer.h"
 
-#include "error.h"
-#include "resources.h"
-#include "unicode_tables.h"
+#include "core/error.h"
+#include "core/resources.h"
+#include "core/unicode_tables.h"
 
 #include <nlohmann/json.hpp>
 

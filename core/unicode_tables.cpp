@@ -3,7 +3,7 @@
 // Unicode 17.0 (node v20.20.2, ICU 78.2).
 // Classes: Letter = \p{L} (145672 code points), Number = \p{N} (1924), Space = \p{White_Space} (25).
 // White_Space versus JavaScript /\s/u: U+0085 (White_Space only), U+FEFF (JS \s only).
-#include "unicode_tables.h"
+#include "core/unicode_tables.h"
 
 namespace swarm::unicode {
 

@@ -1,5 +1,5 @@
 // swarm-gen-samples: writes the bundled sample datasets (deterministic; see sample_generators.h).
-#include "sample_generators.h"
+#include "datasets/sample_generators.h"
 
 #include "core/error.h"
 

@@ -1,7 +1,8 @@
-#include "sample_generators.h"
+#include "datasets/sample_generators.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/rng.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,20 +22,16 @@ namespace {
 
 class Rng {
 public:
-    explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x243F6A8885A308D3ull) {}
-    uint64_t next() {
-        uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
+    explicit Rng(uint64_t seed) : mix_(seed * 0x9E3779B97F4A7C15ull + 0x243F6A8885A308D3ull) {}
+    uint64_t next() { return mix_.next(); }
+    // Modulo, not SplitMix64::below's rejection: the bundled data must stay as it was generated.
     size_t below(size_t n) { return n ? size_t(next() % n) : 0; }
     int range(int lo, int hi) { return lo + int(below(size_t(hi - lo + 1))); }
     bool chance(int percent) { return int(below(100)) < percent; }
     template <class T> const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
 
 private:
-    uint64_t s_;
+    SplitMix64 mix_;
 };
 
 // Replaces {key} by values[key].

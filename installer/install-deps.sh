@@ -11,7 +11,7 @@ PACKAGES=(
   libqcustomplot-dev libqcustomplot2.1-qt6
   nlohmann-json3-dev
   libsqlite3-dev
-  libcpp-httplib-dev            # swarm serve (eval/swarm/server.cpp)
+  libcpp-httplib-dev            # swarm serve (serve/server.cpp)
   xvfb xauth
 )
 

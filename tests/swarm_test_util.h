@@ -3,7 +3,7 @@
 // specialists) and a swarm definition over them.
 #include "test_engine_util.h"
 
-#include "eval/swarm/swarm.h"
+#include "serve/swarm.h"
 
 #include <fstream>
 #include <string>

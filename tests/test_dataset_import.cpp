@@ -1,7 +1,7 @@
 // The import pipeline end to end: exact rejections for every malformed case, prompt masking,
 // length policy, deterministic splits, duplicates and leakage, and all-or-nothing imports
 // (cancel, structural errors, a process killed mid-import).
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "core/error.h"
 
 #include <sqlite3.h>

@@ -1,8 +1,8 @@
 // The eight built-in presets: each is detected from its published dataset's columns (through a
 // real import of a file in that shape), renders the intended prompt and response, and can be
 // edited as JSON.
-#include "core/dataset_import.h"
-#include "core/dataset_presets.h"
+#include "datasets/dataset_import.h"
+#include "datasets/dataset_presets.h"
 #include "core/error.h"
 
 #include <QTemporaryDir>

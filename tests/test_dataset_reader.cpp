@@ -1,6 +1,6 @@
 // Streaming record readers: every format, BOM, CRLF, embedded newlines, JSON wrappers, record and
 // line numbers, malformed records (reported one by one) and unreadable files (one clear error).
-#include "core/dataset_reader.h"
+#include "datasets/dataset_reader.h"
 #include "core/error.h"
 
 #include <QTemporaryDir>

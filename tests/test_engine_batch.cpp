@@ -3,7 +3,7 @@
 // callback and bad input each stay with their own request.
 #include "test_engine_util.h"
 
-#include "eval/engine/batch_decoder.h"
+#include "engine/batch_decoder.h"
 
 #include "core/error.h"
 

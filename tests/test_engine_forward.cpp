@@ -1,7 +1,7 @@
 // The engine's forward pass without LibTorch: against a naive double-precision reference written
 // from the architecture doc, prefill vs token-by-token decode, chunked prefill, batched decode,
 // thread counts, scalar vs SIMD, memory-mapped vs converted weights, and bad input.
-#include "eval/engine/engine.h"
+#include "engine/engine.h"
 
 #include "core/error.h"
 

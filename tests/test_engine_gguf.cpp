@@ -1,8 +1,8 @@
 // The GGUF reader on good and bad files (every truncation, lying sizes and counts, wrong magic and
 // version, offsets past the end) and Eve models loaded from GGUF (granitemoe layout) in every
 // stored type, against the same model loaded from a Hugging Face folder and the naive reference.
-#include "eval/engine/engine.h"
-#include "eval/engine/gguf.h"
+#include "engine/engine.h"
+#include "engine/gguf.h"
 
 #include "core/error.h"
 

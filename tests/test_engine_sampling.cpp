@@ -1,7 +1,7 @@
 // Sampling (greedy, temperature / top-k / top-p determinism by seed, repetition penalty, padding
 // ids never chosen), stop-string and streaming helpers, and generate() end to end on small models:
 // EOS, stop strings, max tokens, full context, prompt truncation, callback stop, bad options.
-#include "eval/engine/engine.h"
+#include "engine/engine.h"
 
 #include "core/error.h"
 

@@ -1,13 +1,13 @@
-// The CPU engine against the LibTorch reference model (core/eve_model) on random `tiny` and
+// The CPU engine against the LibTorch reference model (model/eve_model) on random `tiny` and
 // `eve-272m` models: F32 logits within 1e-4 of the logit range for a whole prompt and token by
 // token through the KV cache, identical greedy generations, scalar and SIMD paths. Then BF16, F16
 // and Q8_0 against F32 over a fixed prompt set: max / mean logit error and top-1 agreement,
 // printed and bounded from measurement.
-#include "eval/engine/engine.h"
+#include "engine/engine.h"
 
-#include "core/eve_model.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/eve_model.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "core/tokenizer.h"
 
 #include <QTemporaryDir>

@@ -4,10 +4,10 @@
 // and reports (Markdown, CSV, self-contained HTML) written and well formed.
 #include "test_engine_util.h"
 
-#include "eval/harness/compare.h"
-#include "eval/harness/harness.h"
+#include "eval/compare.h"
+#include "eval/harness.h"
 
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "core/error.h"
 #include "datasets/sample_generators.h"
 

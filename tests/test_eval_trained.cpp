@@ -1,7 +1,7 @@
 // The issue 6 proof: a tiny model fine-tuned on the bundled SQL sample (quick-test preset, a short
 // run) scores higher than its untrained base on the sample's test split, measured end to end
 // through the built `swarm` binary: model init, train, compare (with an HTML report).
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "core/project_store.h"
 #include "datasets/sample_generators.h"
 

@@ -1,8 +1,8 @@
 // The LibTorch Eve model against the architecture doc, checked with an independent, deliberately
 // naive reference (one token at a time, complex-number RoPE, experts called per token).
-#include "core/eve_model.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/eve_model.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "core/error.h"
 #include "core/atomic_file.h"
 

@@ -1,17 +1,17 @@
-// The GGUF writer (core/gguf_writer) and the export pipeline (eval/export), torch-free.
+// The GGUF writer (export/gguf_writer) and the export pipeline (export/), torch-free.
 // Files are parsed back with a minimal GGUF parser written here from the specification, independent
 // of the writer and of the engine's reader; block encodings are checked against blocks computed by
 // hand; exported models are run through the engine and compared with their source.
 #include "test_engine_util.h"
 
-#include "eval/engine/engine.h"
-#include "eval/engine/gguf.h"
-#include "eval/engine/quant.h"
-#include "eval/export/export.h"
+#include "engine/engine.h"
+#include "engine/gguf.h"
+#include "engine/quant.h"
+#include "export/export.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/gguf_writer.h"
+#include "export/gguf_writer.h"
 #include "core/half.h"
 #include "core/hf_folder.h"
 #include "core/safetensors.h"
@@ -751,7 +751,7 @@ private slots:
         QCOMPARE(res.sourceModelDir, fs::absolute(run + "/final").string());
         const std::string card = readAll(out + "/README.md");
         for (const char* s : {"# sql-run", "Eve-2-MoE-IT-272M", "sql-ds", "22,500", "25,000", "3,100,000",
-                              "sql-create-context", "peak LR 5e-05", "global batch 128", "90.0 min", "cuda:0", "0.1834",
+                              "sql-create-context", "peak LR 5e-05", "global batch 128", "1h30m", "cuda:0", "0.1834",
                               "0.2011", "exact_match: 0.873", "User: {prompt}\nAssistant:", "Intended use"})
             QVERIFY2(contains(card, s), s);
         QVERIFY(!contains(card, "/elsewhere"));

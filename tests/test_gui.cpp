@@ -14,7 +14,7 @@
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
 
-#include "core/model_io.h"
+#include "model/model_io.h"
 
 #include <QComboBox>
 #include <QFileInfo>

@@ -1,7 +1,7 @@
-// The evaluation metrics (eval/metrics): hand-made outputs with their exact expected values,
+// The evaluation metrics (eval/metrics.h): hand-made outputs with their exact expected values,
 // including the tricky cases (equivalent SQL written differently, JSON with keys reordered) and
 // bad outputs (empty, binary, huge, endless, writing or looping SQL) that must never break.
-#include "eval/metrics/metrics.h"
+#include "eval/metrics.h"
 
 #include "core/error.h"
 

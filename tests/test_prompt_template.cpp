@@ -1,8 +1,8 @@
 // Field paths, prompt templates (fields, filters, literal braces, errors), the chat format's
 // split point, and the unified diff used by the commit preset.
 #include "core/error.h"
-#include "core/field_path.h"
-#include "core/prompt_template.h"
+#include "datasets/field_path.h"
+#include "datasets/prompt_template.h"
 
 #include <QtTest>
 

@@ -1,7 +1,7 @@
 // The bundled sample datasets: deterministic, unique, realistic, and correct: every SQL answer
 // runs in SQLite against its CREATE TABLE context, every IBAN has a valid checksum, every PII
 // placeholder sits exactly where its span was. The presets detect all three files.
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "datasets/sample_generators.h"
 
 #include <sqlite3.h>

@@ -6,7 +6,7 @@
 // one batch, idle connections closed, and a graceful stop that finishes the request in flight.
 #include "swarm_test_util.h"
 
-#include "eval/swarm/server.h"
+#include "serve/server.h"
 
 #include <httplib.h>
 

@@ -4,7 +4,7 @@
 #include "cli_process.h"
 #include "swarm_test_util.h"
 
-#include "eval/swarm/swarm_eval.h"
+#include "serve/swarm_eval.h"
 
 #include <QFile>
 #include <QProcess>

@@ -5,9 +5,9 @@
 #include "swarm_test_util.h"
 
 #include "core/error.h"
-#include "eval/engine/engine.h"
-#include "eval/swarm/swarm_eval.h"
-#include "eval/swarm/swarm_store.h"
+#include "engine/engine.h"
+#include "serve/swarm_eval.h"
+#include "serve/swarm_store.h"
 
 #include <QTemporaryDir>
 #include <QtTest>

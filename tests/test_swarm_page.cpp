@@ -11,7 +11,7 @@
 #include "ui/theme.h"
 
 #include "core/error.h"
-#include "eval/swarm/swarm_store.h"
+#include "serve/swarm_store.h"
 
 #include <QAction>
 #include <QCheckBox>

@@ -1,9 +1,9 @@
 // The proof that training learns: the tiny preset fine-tuned on the bundled NL->SQL sample.
 // Measured on the 2-core dev machine (150 steps, global batch 16, peak 3e-3): validation loss
 // 10.9 -> 1.57. This test runs 60 steps and demands the loss fall to under a third of its start.
-#include "core/dataset_import.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "datasets/dataset_import.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "datasets/sample_generators.h"
 #include "training/trainer.h"
 

@@ -7,8 +7,8 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 
 #include <QDir>
 #include <QFile>

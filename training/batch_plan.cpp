@@ -1,4 +1,4 @@
-#include "batch_plan.h"
+#include "training/batch_plan.h"
 
 #include <algorithm>
 #include <numeric>

@@ -1,9 +1,9 @@
-#include "checkpoint_store.h"
+#include "training/checkpoint_store.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/hf_folder.h"
-#include "core/model_io.h"
+#include "model/model_io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>

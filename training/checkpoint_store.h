@@ -4,7 +4,7 @@
 // moments), rng_cpu.bin and trainer_state.json (step, data position, fingerprints).
 // A checkpoint is written into a hidden temporary folder, every file fsync'ed, then the folder
 // is renamed into place: a crash leaves either the whole checkpoint or none. The last K are kept.
-#include "core/eve_model.h"
+#include "model/eve_model.h"
 
 #include <nlohmann/json.hpp>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "memory_estimate.h"
+#include "training/memory_estimate.h"
 
 #include <cstdio>
 #include <fstream>

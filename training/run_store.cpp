@@ -1,4 +1,4 @@
-#include "run_store.h"
+#include "training/run_store.h"
 
 #include "core/error.h"
 

@@ -3,7 +3,7 @@
 // validation points, warnings and checkpoints. The "training" schema is added to a project by
 // migration. RunRecorder writes a live run's events from a background thread in batched
 // transactions, so the training step never waits for the disk.
-#include "trainer.h"
+#include "training/trainer.h"
 
 #include "core/project_store.h"
 

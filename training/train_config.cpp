@@ -1,4 +1,4 @@
-#include "train_config.h"
+#include "training/train_config.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"

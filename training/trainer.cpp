@@ -1,12 +1,12 @@
-#include "trainer.h"
+#include "training/trainer.h"
 
-#include "checkpoint_store.h"
-#include "memory_estimate.h"
+#include "training/checkpoint_store.h"
+#include "training/memory_estimate.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/model_io.h"
-#include "core/runtime.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
 #include "core/tokenizer.h"
 
 #include <ATen/autocast_mode.h>

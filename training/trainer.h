@@ -2,10 +2,10 @@
 // The fine-tuning loop: AdamW, cosine schedule with warm-up, gradient accumulation to a global
 // batch, clipping, the load-balancing loss, validation, checkpoints and exact resume.
 // Observers receive plain C++ callbacks on the training thread; the GUI wraps them in signals.
-#include "batch_plan.h"
-#include "train_config.h"
+#include "training/batch_plan.h"
+#include "training/train_config.h"
 
-#include "core/eve_model.h"
+#include "model/eve_model.h"
 #include "core/project_store.h"
 
 #include <atomic>

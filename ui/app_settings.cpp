@@ -1,4 +1,4 @@
-#include "app_settings.h"
+#include "ui/app_settings.h"
 
 #include <QDir>
 #include <QFileInfo>

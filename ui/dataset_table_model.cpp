@@ -1,4 +1,4 @@
-#include "dataset_table_model.h"
+#include "ui/dataset_table_model.h"
 
 namespace swarm::ui {
 

@@ -1,11 +1,11 @@
-#include "datasets_page.h"
+#include "ui/datasets_page.h"
 
-#include "dataset_table_model.h"
-#include "import_dialog.h"
-#include "job_runner.h"
-#include "theme.h"
+#include "ui/dataset_table_model.h"
+#include "ui/import_dialog.h"
+#include "ui/job_runner.h"
+#include "ui/theme.h"
 
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>

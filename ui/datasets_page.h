@@ -2,7 +2,7 @@
 // Datasets: the project's datasets, the import wizard, the examples table, the validation report
 // with the token-length histogram and rejected rows, and the mask preview.
 #include "core/project_store.h"
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 #include "core/tokenizer.h"
 
 #include <QWidget>

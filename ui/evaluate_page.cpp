@@ -1,11 +1,11 @@
-#include "evaluate_page.h"
+#include "ui/evaluate_page.h"
 
-#include "app_settings.h"
-#include "job_runner.h"
+#include "ui/app_settings.h"
+#include "ui/job_runner.h"
 
 #include "core/project_store.h"
-#include "eval/harness/compare.h"
-#include "eval/harness/harness.h"
+#include "eval/compare.h"
+#include "eval/harness.h"
 #include "training/run_store.h"
 
 #include "core/error.h"

@@ -1,10 +1,10 @@
-#include "export_page.h"
+#include "ui/export_page.h"
 
-#include "app_settings.h"
-#include "job_runner.h"
+#include "ui/app_settings.h"
+#include "ui/job_runner.h"
 
 #include "core/project_store.h"
-#include "eval/export/export.h"
+#include "export/export.h"
 #include "training/run_store.h"
 
 #include <QComboBox>

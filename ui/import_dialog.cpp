@@ -1,6 +1,6 @@
-#include "import_dialog.h"
+#include "ui/import_dialog.h"
 
-#include "core/dataset_presets.h"
+#include "datasets/dataset_presets.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>

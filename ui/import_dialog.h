@@ -1,7 +1,7 @@
 #pragma once
 // The import wizard: pick a file, see its format and first rows, choose or edit the mapping with
 // a live preview of what the model will be trained on, set length, split and seed.
-#include "core/dataset_import.h"
+#include "datasets/dataset_import.h"
 
 #include <QDialog>
 

@@ -1,4 +1,4 @@
-#include "job_runner.h"
+#include "ui/job_runner.h"
 
 #include <QElapsedTimer>
 #include <QMetaObject>

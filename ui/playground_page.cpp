@@ -1,9 +1,9 @@
-#include "playground_page.h"
+#include "ui/playground_page.h"
 
-#include "app_settings.h"
-#include "theme.h"
+#include "ui/app_settings.h"
+#include "ui/theme.h"
 
-#include "eval/engine/engine.h"
+#include "engine/engine.h"
 
 #include <QCheckBox>
 #include <QDoubleSpinBox>

@@ -1,6 +1,6 @@
-#include "settings_dialog.h"
+#include "ui/settings_dialog.h"
 
-#include "app_settings.h"
+#include "ui/app_settings.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>

@@ -1,4 +1,4 @@
-#include "specialist_table_model.h"
+#include "ui/specialist_table_model.h"
 
 #include <algorithm>
 

@@ -2,7 +2,7 @@
 // The specialists of a swarm definition as an editable table: label, model, prompt, max tokens,
 // temperature. Settings without a column (top-k, top-p, stop strings, dtype...) stay in each
 // SpecialistDef untouched, so editing a loaded definition never drops them.
-#include "eval/swarm/swarm.h"
+#include "serve/swarm.h"
 
 #include <QAbstractTableModel>
 

@@ -1,12 +1,12 @@
-#include "swarm_page.h"
+#include "ui/swarm_page.h"
 
-#include "app_settings.h"
-#include "specialist_table_model.h"
+#include "ui/app_settings.h"
+#include "ui/specialist_table_model.h"
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/project_store.h"
-#include "eval/swarm/swarm_store.h"
+#include "serve/swarm_store.h"
 
 #include <QCheckBox>
 #include <QComboBox>

@@ -2,7 +2,7 @@
 // Swarm: edit a swarm definition (router, specialists, fallback, memory budget; JSON files or the
 // project), and send requests through it: the route the router chose with every label's
 // probability, then the answering specialist's text streaming in, with timings.
-#include "eval/swarm/swarm.h"
+#include "serve/swarm.h"
 
 #include <QByteArray>
 #include <QWidget>

@@ -1,12 +1,13 @@
-#include "train_page.h"
+#include "ui/train_page.h"
 
-#include "app_settings.h"
-#include "theme.h"
-#include "training_controller.h"
+#include "ui/app_settings.h"
+#include "ui/theme.h"
+#include "ui/training_controller.h"
 
 #include "core/error.h"
 #include "core/hf_folder.h"
 #include "training/memory_estimate.h"
+#include "core/format.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -40,13 +41,6 @@ namespace swarm::ui {
 
 namespace {
 
-QString duration(double seconds) {
-    if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
-    const long s = long(seconds + 0.5);
-    if (s >= 3600) return QString("%1h%2m").arg(s / 3600).arg((s / 60) % 60, 2, 10, QChar('0'));
-    if (s >= 60) return QString("%1m%2s").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
-    return QString("%1s").arg(s);
-}
 
 QCustomPlot* makePlot(const QString& name, const QString& x, const QString& y) {
     auto* p = new QCustomPlot;
@@ -293,7 +287,7 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     });
     connect(controller_, &TrainingController::finished, this, [this](const RunResult& r) {
         progressText_->setText(tr("Run %1 after %2 of %3 steps (%4): train loss %5%6")
-                                   .arg(statusName(r.status)).arg(r.steps).arg(r.totalSteps).arg(duration(r.seconds))
+                                   .arg(statusName(r.status)).arg(r.steps).arg(r.totalSteps).arg(QString::fromStdString(formatDuration(r.seconds)))
                                    .arg(r.trainLoss, 0, 'f', 4)
                                    .arg(r.validationLoss >= 0 ? tr(", validation %1").arg(r.validationLoss, 0, 'f', 4) : QString()));
         if (r.status == RunResult::Diverged) QMessageBox::warning(this, tr("Training stopped"), QString::fromStdString(r.message));
@@ -490,7 +484,7 @@ void TrainPage::onStep(const StepMetrics& m) {
     progress_->setValue(int(m.step));
     progressText_->setText(tr("step %1/%2 \u00b7 epoch %3 \u00b7 loss %4 \u00b7 %5 tok/s \u00b7 elapsed %6 \u00b7 ETA %7")
                                .arg(m.step).arg(m.totalSteps).arg(m.epoch + 1).arg(m.loss, 0, 'f', 4)
-                               .arg(m.tokensPerSecond, 0, 'f', 0).arg(duration(m.elapsedSeconds)).arg(duration(m.etaSeconds)));
+                               .arg(m.tokensPerSecond, 0, 'f', 0).arg(QString::fromStdString(formatDuration(m.elapsedSeconds))).arg(QString::fromStdString(formatDuration(m.etaSeconds))));
 }
 
 void TrainPage::onValidation(const ValidationMetrics& v) {
@@ -539,7 +533,7 @@ void TrainPage::reloadRuns() {
         runs_->setItem(row, 2, new QTableWidgetItem(QString("%1/%2").arg(r.stepsDone).arg(r.totalSteps)));
         runs_->setItem(row, 3, new QTableWidgetItem(QString::number(r.trainLoss, 'f', 4)));
         runs_->setItem(row, 4, new QTableWidgetItem(r.validationLoss >= 0 ? QString::number(r.validationLoss, 'f', 4) : "-"));
-        runs_->setItem(row, 5, new QTableWidgetItem(duration(r.seconds)));
+        runs_->setItem(row, 5, new QTableWidgetItem(QString::fromStdString(formatDuration(r.seconds))));
         runs_->setItem(row, 6, new QTableWidgetItem(QString::fromStdString(r.runDir)));
     }
     block.unblock();

@@ -1,4 +1,4 @@
-#include "training_controller.h"
+#include "ui/training_controller.h"
 
 #include "training/run_store.h"
 

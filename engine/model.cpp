@@ -1,0 +1,545 @@
+// Loading: Hugging Face folders (through HfWeights) and GGUF files (granitemoe layout, see
+// shared/docs/gguf-export.md) into the engine's weight set, converting types where asked.
+#include "engine/model.h"
+
+#include "core/error.h"
+#include "core/half.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace swarm::engine {
+
+AlignedBuffer AlignedBuffer::make(size_t bytes) {
+    constexpr size_t kHuge = size_t(2) << 20;
+    AlignedBuffer b;
+    const size_t rounded = std::max(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
+    void* p = std::aligned_alloc(kHuge, rounded);
+    if (!p) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE);    // a hint: ignored where THP is off
+    b.data.reset(static_cast<uint8_t*>(p));
+    b.size = rounded;
+    return b;
+}
+
+uint8_t* WeightArena::allocate(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes > kSlab / 2) {                  // large: an allocation of its own
+        large.push_back(AlignedBuffer::make(bytes));
+        return large.back().data.get();
+    }
+    if (bytes > left) {
+        slabs.push_back(AlignedBuffer::make(kSlab));
+        left = kSlab;
+    }
+    uint8_t* p = slabs.back().data.get() + (kSlab - left);
+    left -= bytes;
+    return p;
+}
+
+bool parseWType(const std::string& s, WType& out) {
+    if (s == "f32" || s == "float32" || s == "F32") out = WType::F32;
+    else if (s == "bf16" || s == "bfloat16" || s == "BF16") out = WType::BF16;
+    else if (s == "f16" || s == "float16" || s == "F16") out = WType::F16;
+    else if (s == "q8_0" || s == "q8" || s == "Q8_0") out = WType::Q8_0;
+    else return false;
+    return true;
+}
+
+namespace {
+
+// Types a weight can be stored in (files); Q4_0 only comes from GGUF.
+enum class SrcType { F32, F16, BF16, Q8_0, Q4_0 };
+
+const char* srcTypeName(SrcType t) {
+    switch (t) {
+    case SrcType::F32: return "F32";
+    case SrcType::F16: return "F16";
+    case SrcType::BF16: return "BF16";
+    case SrcType::Q8_0: return "Q8_0";
+    case SrcType::Q4_0: return "Q4_0";
+    }
+    return "?";
+}
+
+size_t srcRowBytes(SrcType t, int64_t cols) {
+    switch (t) {
+    case SrcType::F32: return size_t(cols) * 4;
+    case SrcType::F16:
+    case SrcType::BF16: return size_t(cols) * 2;
+    case SrcType::Q8_0: return size_t(cols / kQK) * sizeof(BlockQ8_0);
+    case SrcType::Q4_0: return size_t(cols / kQK) * sizeof(BlockQ4_0);
+    }
+    return 0;
+}
+
+// The in-memory type a stored type keeps when no conversion is asked for.
+WType naturalType(SrcType t) {
+    switch (t) {
+    case SrcType::F32: return WType::F32;
+    case SrcType::F16: return WType::F16;
+    case SrcType::BF16: return WType::BF16;
+    case SrcType::Q8_0:
+    case SrcType::Q4_0: return WType::Q8_0;
+    }
+    return WType::F32;
+}
+
+bool sameLayout(SrcType s, WType w) {
+    return (s == SrcType::F32 && w == WType::F32) || (s == SrcType::F16 && w == WType::F16) ||
+           (s == SrcType::BF16 && w == WType::BF16) || (s == SrcType::Q8_0 && w == WType::Q8_0);
+}
+
+size_t srcAlign(SrcType t) { return t == SrcType::F32 ? 4 : 2; }
+
+// A stored 2-D weight (a 1-D one has rows = 1): rows of `cols` elements at `data`.
+struct Src {
+    std::string name;
+    SrcType type = SrcType::F32;
+    const uint8_t* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t bytes() const { return size_t(rows) * srcRowBytes(type, cols); }
+};
+
+// Drops the file pages of a converted tensor from this process's resident set (they are never read
+// again; the page cache keeps them for other readers). Only whole pages inside the range.
+void releasePages(const uint8_t* p, size_t n) {
+    static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    uintptr_t begin = (uintptr_t(p) + page - 1) / page * page;
+    uintptr_t end = (uintptr_t(p) + n) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// One source row to float. `tmp` holds an aligned copy when the row is misaligned.
+void srcRowToFloat(const Src& s, int64_t r, float* out, std::vector<uint8_t>& tmp) {
+    const size_t rb = srcRowBytes(s.type, s.cols);
+    const uint8_t* row = s.data + size_t(r) * rb;
+    if (uintptr_t(row) % srcAlign(s.type) != 0) {
+        tmp.resize(rb);
+        std::memcpy(tmp.data(), row, rb);
+        row = tmp.data();
+    }
+    switch (s.type) {
+    case SrcType::F32: rowToFloat(WType::F32, row, out, s.cols); return;
+    case SrcType::F16: rowToFloat(WType::F16, row, out, s.cols); return;
+    case SrcType::BF16: rowToFloat(WType::BF16, row, out, s.cols); return;
+    case SrcType::Q8_0: dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(row), out, s.cols); return;
+    case SrcType::Q4_0: dequantizeRowQ4_0(reinterpret_cast<const BlockQ4_0*>(row), out, s.cols); return;
+    }
+}
+
+std::vector<float> toFloatVector(const Src& s) {
+    std::vector<float> out(size_t(s.rows * s.cols));
+    std::vector<uint8_t> tmp;
+    for (int64_t r = 0; r < s.rows; ++r) srcRowToFloat(s, r, out.data() + r * s.cols, tmp);
+    return out;
+}
+
+Mat makeMat(Model::Impl& m, const Src& src) {
+    const WType target = m.options.dtype ? *m.options.dtype : naturalType(src.type);
+    if (target == WType::Q8_0 && src.cols % kQK != 0)
+        throw Error(src.name + ": rows of " + std::to_string(src.cols) +
+                    " values cannot be stored as q8_0 (a multiple of 32 is needed); choose f32, bf16 or f16");
+    Mat mat;
+    mat.type = target;
+    mat.rows = src.rows;
+    mat.cols = src.cols;
+    mat.rowBytes = rowBytes(target, src.cols);
+    if (sameLayout(src.type, target) && uintptr_t(src.data) % srcAlign(src.type) == 0) {
+        mat.data = src.data;                    // used in place: no copy
+        m.stats.mappedBytes += mat.bytes();
+        return mat;
+    }
+    uint8_t* dst = m.owned.allocate(mat.bytes());
+    const int64_t rowsPerTask = 64;
+    const int tasks = int((src.rows + rowsPerTask - 1) / rowsPerTask);
+    m.pool->parallelFor(tasks, [&](int task, int) {
+        std::vector<float> f(size_t(src.cols));
+        std::vector<uint8_t> tmp;
+        const int64_t r0 = task * rowsPerTask;
+        const int64_t r1 = std::min(src.rows, r0 + rowsPerTask);
+        for (int64_t r = r0; r < r1; ++r) {
+            uint8_t* out = dst + size_t(r) * mat.rowBytes;
+            if (src.type == SrcType::Q4_0 && target == WType::Q8_0) {
+                // Exact: same scale, q = nibble - 8 (no second rounding).
+                const size_t srb = srcRowBytes(src.type, src.cols);
+                const uint8_t* srow = src.data + size_t(r) * srb;
+                if (uintptr_t(srow) % 2 != 0) {
+                    tmp.assign(srow, srow + srb);
+                    srow = tmp.data();
+                }
+                convertRowQ4_0ToQ8_0(reinterpret_cast<const BlockQ4_0*>(srow), reinterpret_cast<BlockQ8_0*>(out),
+                                     src.cols);
+                continue;
+            }
+            srcRowToFloat(src, r, f.data(), tmp);
+            rowFromFloat(target, f.data(), out, src.cols);
+        }
+    });
+    releasePages(src.data, src.bytes());
+    mat.data = dst;
+    m.stats.ownedBytes += mat.bytes();
+    return mat;
+}
+
+// Rows [r0, r0 + n) of a matrix as a matrix.
+Mat sliceRows(const Mat& m, int64_t r0, int64_t n) {
+    Mat s = m;
+    s.rows = n;
+    s.data = m.data + size_t(r0) * m.rowBytes;
+    return s;
+}
+
+std::vector<float> ownedFloats(Model::Impl& m, const Src& s) {
+    std::vector<float> v = toFloatVector(s);
+    m.stats.ownedBytes += v.size() * 4;
+    return v;
+}
+
+void noteStoredType(Model::Impl& m, SrcType t) {
+    const std::string name = srcTypeName(t);
+    for (const std::string& s : m.stats.storedTypes)
+        if (s == name) return;
+    m.stats.storedTypes.push_back(name);
+}
+
+void buildRope(Model::Impl& m) {
+    const int64_t half = m.config.head_dim / 2;
+    m.ropeCos.resize(size_t(m.config.block_size * half));
+    m.ropeSin.resize(m.ropeCos.size());
+    // As the reference: angles in float64, then rounded to float32.
+    for (int64_t p = 0; p < m.config.block_size; ++p)
+        for (int64_t j = 0; j < half; ++j) {
+            const double invFreq = std::pow(m.config.rope_theta, -2.0 * double(j) / double(m.config.head_dim));
+            const double angle = double(p) * invFreq;
+            m.ropeCos[size_t(p * half + j)] = float(std::cos(angle));
+            m.ropeSin[size_t(p * half + j)] = float(std::sin(angle));
+        }
+}
+
+// The engine's own requirements beyond ModelConfig::validate().
+void checkEngineConfig(const Model::Impl& m, const std::string& source) {
+    const ModelConfig& c = m.config;
+    c.validate(source);
+    if (m.options.dtype && *m.options.dtype == WType::Q8_0) {
+        for (auto [name, v] : {std::pair<const char*, int64_t>{"n_embd", c.n_embd},
+                               {"expert_intermediate_size", c.expert_intermediate_size},
+                               {"shared_expert_intermediate_size", c.shared_expert_intermediate_size}})
+            if (v % kQK != 0)
+                throw Error(source + ": " + name + " = " + std::to_string(v) +
+                            " is not a multiple of 32, so the weights cannot be stored as q8_0");
+    }
+    if (c.top_k > 64) throw Error(source + ": top_k " + std::to_string(c.top_k) + " is above the engine's limit of 64");
+}
+
+void finishLoad(Model::Impl& m) {
+    m.q8Acts = false;
+    auto consider = [&](const Mat& w) {
+        if (w.type == WType::Q8_0 && m.options.quantizeActivations) m.q8Acts = true;
+    };
+    consider(m.embd);
+    consider(m.head);
+    uint64_t perToken = m.head.bytes() + m.embd.rowBytes + m.lnf.size() * 4;
+    for (const LayerWeights& l : m.layers) {
+        for (const Mat* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.shGate, &l.shUp, &l.shDown}) {
+            consider(*w);
+            perToken += w->bytes();
+        }
+        for (size_t e = 0; e < l.gate.size(); ++e) {
+            consider(l.gate[e]);
+            consider(l.up[e]);
+            consider(l.down[e]);
+        }
+        perToken += uint64_t(m.config.top_k) * (l.gate[0].bytes() + l.up[0].bytes() + l.down[0].bytes());
+        perToken += l.router.bytes() + (l.ln1.size() + l.ln2.size()) * 4;
+    }
+    m.stats.decodeBytesPerToken = perToken;
+    m.mainType = m.layers.empty() ? m.embd.type : m.layers[0].gate[0].type;
+    buildRope(m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hugging Face folders
+
+SrcType fromDType(DType t) {
+    switch (t) {
+    case DType::F32: return SrcType::F32;
+    case DType::F16: return SrcType::F16;
+    case DType::BF16: return SrcType::BF16;
+    }
+    return SrcType::F32;
+}
+
+void loadHf(Model::Impl& m, const std::string& dir) {
+    HfModelFiles files = locateHfModel(dir);
+    m.config = ModelConfig::load(files.configPath);
+    checkEngineConfig(m, files.configPath);
+    m.hf = std::make_unique<HfWeights>(HfWeights::open(files, m.config));
+    m.warnings = m.hf->warnings();
+    m.tokenizer = loadTokenizerFor(files);
+    m.stats.format = "safetensors";
+
+    auto src = [&](const std::string& name) {
+        HfWeights::Entry e = m.hf->get(name);
+        Src s;
+        s.name = dir + ": " + name;
+        s.type = fromDType(e.info->dtype);
+        s.data = e.data();
+        const auto& shape = e.info->shape;
+        s.rows = shape.size() == 2 ? shape[0] : 1;
+        s.cols = shape.back();
+        noteStoredType(m, s.type);
+        return s;
+    };
+    const ModelConfig& c = m.config;
+    m.embd = makeMat(m, src(kEmbeddingName));
+    m.head = m.embd;
+    m.lnf = ownedFloats(m, src("transformer.ln_f.weight"));
+    m.layers.resize(size_t(c.n_layer));
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+        LayerWeights& l = m.layers[size_t(i)];
+        const std::string h = "transformer.h." + std::to_string(i);
+        l.ln1 = ownedFloats(m, src(h + ".ln_1.weight"));
+        l.ln2 = ownedFloats(m, src(h + ".ln_2.weight"));
+        Mat qkv = makeMat(m, src(h + ".attn.c_attn.weight"));
+        l.wq = sliceRows(qkv, 0, c.n_embd);
+        l.wk = sliceRows(qkv, c.n_embd, c.n_embd);
+        l.wv = sliceRows(qkv, 2 * c.n_embd, c.n_embd);
+        l.wo = makeMat(m, src(h + ".attn.c_proj.weight"));
+        l.routerData = ownedFloats(m, src(h + ".mlp.router.weight"));
+        l.shGate = makeMat(m, src(h + ".mlp.shared_expert.w1.weight"));
+        l.shUp = makeMat(m, src(h + ".mlp.shared_expert.w2.weight"));
+        l.shDown = makeMat(m, src(h + ".mlp.shared_expert.c_proj.weight"));
+        for (int64_t e = 0; e < c.num_experts; ++e) {
+            const std::string p = h + ".mlp.experts." + std::to_string(e);
+            l.gate.push_back(makeMat(m, src(p + ".w1.weight")));
+            l.up.push_back(makeMat(m, src(p + ".w2.weight")));
+            l.down.push_back(makeMat(m, src(p + ".c_proj.weight")));
+        }
+    }
+    // Nothing points into the mapping any more when every tensor was converted: close it.
+    if (m.stats.mappedBytes == 0) m.hf.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF (granitemoe, as the workbench exports it)
+
+SrcType fromGgml(const GgufFile& f, const GgufTensor& t) {
+    switch (t.type) {
+    case uint32_t(GgmlType::F32): return SrcType::F32;
+    case uint32_t(GgmlType::F16): return SrcType::F16;
+    case uint32_t(GgmlType::BF16): return SrcType::BF16;
+    case uint32_t(GgmlType::Q8_0): return SrcType::Q8_0;
+    case uint32_t(GgmlType::Q4_0): return SrcType::Q4_0;
+    }
+    throw Error(f.path() + ": tensor '" + t.name + "' has unsupported type " + std::to_string(t.type));
+}
+
+std::string dimsToString(const std::vector<uint64_t>& d) {
+    std::string s = "[";
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    return s + "]";
+}
+
+// Builds the GPT-2 tokenizer from tokenizer.ggml.tokens / merges.
+Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
+    const std::string model = f.string("tokenizer.ggml.model", "gpt2");
+    if (model != "gpt2")
+        throw Error(f.path() + ": tokenizer.ggml.model is '" + model + "'; the engine reads GPT-2 BPE (gpt2) only");
+    std::vector<std::string> tokens = f.stringArray("tokenizer.ggml.tokens");
+    if (!f.find("tokenizer.ggml.merges"))
+        throw Error(f.path() + ": tokenizer.ggml.tokens is present but tokenizer.ggml.merges is missing");
+    const std::vector<std::string> merges = f.stringArray("tokenizer.ggml.merges");
+    std::vector<int64_t> types;
+    if (f.find("tokenizer.ggml.token_type")) {
+        types = f.intArray("tokenizer.ggml.token_type");
+        if (types.size() != tokens.size())
+            throw Error(f.path() + ": tokenizer.ggml.token_type has " + std::to_string(types.size()) +
+                        " entries for " + std::to_string(tokens.size()) + " tokens");
+    }
+    std::vector<std::pair<std::string, int64_t>> vocab;
+    vocab.reserve(tokens.size());
+    for (size_t id = 0; id < tokens.size(); ++id) {
+        if (!types.empty() && types[id] == 5) continue;    // unused (padding) entries
+        vocab.emplace_back(std::move(tokens[id]), int64_t(id));
+    }
+    return Gpt2Tokenizer::fromTokens(std::move(vocab), merges, f.path() + ": tokenizer metadata", "tokenizer.ggml.merges");
+}
+
+void loadGguf(Model::Impl& m, const std::string& path) {
+    m.gguf = std::make_unique<GgufFile>(path);
+    const GgufFile& f = *m.gguf;
+    m.stats.format = "gguf";
+    const std::string arch = f.string("general.architecture");
+    if (arch != "granitemoe")
+        throw Error(path + ": general.architecture is '" + arch + "'; the engine runs Eve exports (granitemoe)");
+    const std::string p = "granitemoe.";
+    ModelConfig& c = m.config;
+    c.n_embd = f.u32(p + "embedding_length");
+    c.n_layer = f.u32(p + "block_count");
+    c.n_head = f.u32(p + "attention.head_count");
+    const uint32_t headsKv = f.u32(p + "attention.head_count_kv", uint32_t(c.n_head));
+    if (headsKv != c.n_head)
+        throw Error(path + ": attention.head_count_kv " + std::to_string(headsKv) + " differs from head_count " +
+                    std::to_string(c.n_head) + " (Eve has no grouped KV)");
+    if (c.n_head <= 0 || c.n_embd % c.n_head != 0)
+        throw Error(path + ": embedding_length " + std::to_string(c.n_embd) + " is not a multiple of head_count " +
+                    std::to_string(c.n_head));
+    c.head_dim = f.u32(p + "rope.dimension_count", uint32_t(c.n_embd / c.n_head));
+    c.block_size = f.u32(p + "context_length");
+    c.num_experts = f.u32(p + "expert_count");
+    c.top_k = f.u32(p + "expert_used_count");
+    c.expert_intermediate_size = f.u32(p + "feed_forward_length");
+    c.shared_expert_intermediate_size = f.u32(p + "expert_shared_feed_forward_length", 0);
+    if (c.shared_expert_intermediate_size == 0)
+        throw Error(path + ": " + p + "expert_shared_feed_forward_length is missing or 0; Eve always has a shared expert");
+    c.rope_theta = f.f32(p + "rope.freq_base", 10000.0f);
+    m.eps = f.f32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
+    if (!(m.eps > 0.0f) || !(m.eps < 1.0f)) throw Error(path + ": attention.layer_norm_rms_epsilon is out of range");
+    const float scale = 1.0f / std::sqrt(float(c.head_dim));
+    auto mustBe = [&](const std::string& key, float expected) {
+        const float v = f.f32(p + key, expected);
+        if (std::fabs(v - expected) > 1e-6f * std::max(1.0f, std::fabs(expected)))
+            throw Error(path + ": " + p + key + " is " + std::to_string(v) + "; Eve (and this engine) needs " +
+                        std::to_string(expected));
+    };
+    mustBe("embedding_scale", 1.0f);
+    mustBe("residual_scale", 1.0f);
+    mustBe("logit_scale", 1.0f);
+    mustBe("attention.scale", scale);
+
+    const GgufTensor* embd = f.tensor("token_embd.weight");
+    if (!embd) throw Error(path + ": tensor 'token_embd.weight' is missing");
+    if (embd->dims.size() != 2) throw Error(path + ": token_embd.weight must have 2 dimensions, has " + dimsToString(embd->dims));
+    c.vocab_size = int64_t(embd->dims[1]);
+    if (f.find(p + "vocab_size") && f.u32(p + "vocab_size") != c.vocab_size)
+        throw Error(path + ": " + p + "vocab_size " + std::to_string(f.u32(p + "vocab_size")) +
+                    " disagrees with token_embd.weight " + dimsToString(embd->dims));
+    c.dtype = DType::F32;
+    checkEngineConfig(m, path);
+
+    std::set<std::string> used;
+    auto tensor = [&](const std::string& name, std::vector<uint64_t> dims) {
+        const GgufTensor* t = f.tensor(name);
+        if (!t) throw Error(path + ": tensor '" + name + "' is missing");
+        if (t->dims != dims)
+            throw Error(path + ": tensor '" + name + "' is " + dimsToString(t->dims) + ", the metadata needs " +
+                        dimsToString(dims) + " (GGUF dims, innermost first)");
+        used.insert(name);
+        Src s;
+        s.name = path + ": " + name;
+        s.type = fromGgml(f, *t);
+        s.data = t->data;
+        s.cols = int64_t(dims[0]);
+        s.rows = int64_t(t->nelements / dims[0]);
+        noteStoredType(m, s.type);
+        return s;
+    };
+    const uint64_t E = uint64_t(c.n_embd), V = uint64_t(c.vocab_size), X = uint64_t(c.num_experts);
+    const uint64_t FF = uint64_t(c.expert_intermediate_size), FS = uint64_t(c.shared_expert_intermediate_size);
+    m.embd = makeMat(m, tensor("token_embd.weight", {E, V}));
+    m.head = f.tensor("output.weight") ? makeMat(m, tensor("output.weight", {E, V})) : m.embd;
+    m.lnf = ownedFloats(m, tensor("output_norm.weight", {E}));
+    m.layers.resize(size_t(c.n_layer));
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+        LayerWeights& l = m.layers[size_t(i)];
+        const std::string b = "blk." + std::to_string(i) + ".";
+        l.ln1 = ownedFloats(m, tensor(b + "attn_norm.weight", {E}));
+        l.ln2 = ownedFloats(m, tensor(b + "ffn_norm.weight", {E}));
+        l.wq = makeMat(m, tensor(b + "attn_q.weight", {E, E}));
+        l.wk = makeMat(m, tensor(b + "attn_k.weight", {E, E}));
+        l.wv = makeMat(m, tensor(b + "attn_v.weight", {E, E}));
+        l.wo = makeMat(m, tensor(b + "attn_output.weight", {E, E}));
+        l.routerData = ownedFloats(m, tensor(b + "ffn_gate_inp.weight", {E, X}));
+        l.shGate = makeMat(m, tensor(b + "ffn_gate_shexp.weight", {E, FS}));
+        l.shUp = makeMat(m, tensor(b + "ffn_up_shexp.weight", {E, FS}));
+        l.shDown = makeMat(m, tensor(b + "ffn_down_shexp.weight", {FS, E}));
+        // Stacked experts: [n_embd, n_ff, n_expert] innermost first = [expert][ff][embd] row-major.
+        Mat gate = makeMat(m, tensor(b + "ffn_gate_exps.weight", {E, FF, X}));
+        Mat up = makeMat(m, tensor(b + "ffn_up_exps.weight", {E, FF, X}));
+        Mat down = makeMat(m, tensor(b + "ffn_down_exps.weight", {FF, E, X}));
+        for (uint64_t e = 0; e < X; ++e) {
+            l.gate.push_back(sliceRows(gate, int64_t(e * FF), int64_t(FF)));
+            l.up.push_back(sliceRows(up, int64_t(e * FF), int64_t(FF)));
+            l.down.push_back(sliceRows(down, int64_t(e * E), int64_t(E)));
+        }
+    }
+    std::vector<std::string> unexpected;
+    for (const GgufTensor& t : f.tensors())
+        if (!used.count(t.name)) unexpected.push_back(t.name);
+    if (!unexpected.empty()) {
+        std::string list;
+        for (size_t i = 0; i < unexpected.size() && i < 8; ++i) list += (i ? ", " : "") + unexpected[i];
+        if (unexpected.size() > 8) list += ", ...";
+        throw Error(path + ": " + std::to_string(unexpected.size()) + " tensor(s) the model does not use: " + list);
+    }
+
+    m.tokenizer = f.find("tokenizer.ggml.tokens") ? tokenizerFromGguf(f) : Gpt2Tokenizer::bundled();
+    if (m.stats.mappedBytes == 0) m.gguf.reset();
+}
+
+bool isGgufPath(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) return false;
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    if (in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0) return true;
+    return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+}
+
+} // namespace
+
+Model Model::load(const std::string& path, const LoadOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto impl = std::make_shared<Impl>();
+    impl->options = options;
+    impl->kernels = &kernelsFor(options.isa);
+    impl->pool = std::make_unique<ThreadPool>(options.threads);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw Error(path + ": no such model folder or GGUF file");
+    if (isGgufPath(path)) loadGguf(*impl, path);
+    else loadHf(*impl, path);
+    for (LayerWeights& l : impl->layers) {
+        l.router.type = WType::F32;
+        l.router.rows = impl->config.num_experts;
+        l.router.cols = impl->config.n_embd;
+        l.router.rowBytes = size_t(impl->config.n_embd) * 4;
+        l.router.data = reinterpret_cast<const uint8_t*>(l.routerData.data());
+    }
+    finishLoad(*impl);
+    impl->stats.loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Model m;
+    m.impl_ = std::move(impl);
+    return m;
+}
+
+Model::Model() = default;
+
+namespace {
+const Model::Impl& need(const std::shared_ptr<Model::Impl>& p) {
+    if (!p) throw Error("engine: the model is not loaded");
+    return *p;
+}
+} // namespace
+
+const ModelConfig& Model::config() const { return need(impl_).config; }
+const Gpt2Tokenizer& Model::tokenizer() const { return need(impl_).tokenizer; }
+WType Model::weightType() const { return need(impl_).mainType; }
+Isa Model::isa() const { return need(impl_).kernels->isa; }
+int Model::threads() const { return need(impl_).pool->size(); }
+bool Model::quantizedActivations() const { return need(impl_).q8Acts; }
+float Model::rmsEps() const { return need(impl_).eps; }
+const ModelStats& Model::stats() const { return need(impl_).stats; }
+const std::vector<std::string>& Model::warnings() const { return need(impl_).warnings; }
+
+} // namespace swarm::engine

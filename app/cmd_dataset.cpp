@@ -9,6 +9,7 @@
 #include "core/model_config.h"
 #include "datasets/sample_generators.h"
 #include "core/format.h"
+#include "datasets/dataset_store.h"
 
 #include <chrono>
 #include <cstdio>
@@ -111,7 +112,7 @@ void mappingFromArgs(const Args& args, ImportOptions& o, ProjectStore* store) {
     if (!preset.empty() && preset != "auto") {
         if (o.preset) throw Error("give --preset or --preset-file, not both");
         if (store)
-            for (const auto& [name, j] : store->savedPresets())
+            for (const auto& [name, j] : DatasetStore(*store).savedPresets())
                 if (name == preset) o.preset = DatasetPreset::fromJson(j, store->path() + ": preset '" + name + "'");
         if (!o.preset) o.presetName = preset;
     }
@@ -332,7 +333,7 @@ int cmdList(const Argv& argv) {
         return 0;
     }
     ProjectStore store = ProjectStore::open(args.required("project"));
-    const std::vector<DatasetInfo> all = store.datasets();
+    const std::vector<DatasetInfo> all = DatasetStore(store).datasets();
     if (args.flag("json")) {
         json out = json::array();
         for (const DatasetInfo& d : all)
@@ -372,11 +373,11 @@ int cmdStats(const Argv& argv) {
     }
     if (args.positionals().size() != 1) throw Error("dataset stats: expected one dataset NAME (see --help)");
     ProjectStore store = ProjectStore::open(args.required("project"));
-    const DatasetInfo d = store.dataset(args.positionals()[0]);
-    json report = store.validationReport(d.id);
+    const DatasetInfo d = DatasetStore(store).dataset(args.positionals()[0]);
+    json report = DatasetStore(store).validationReport(d.id);
     if (report.is_null()) throw Error("dataset '" + d.name + "' has no validation report");
     if (args.flag("json")) {
-        std::vector<RejectedRow> rows = store.rejectedRows(d.id);
+        std::vector<RejectedRow> rows = DatasetStore(store).rejectedRows(d.id);
         report["rejected"] = json::array();
         for (const RejectedRow& r : rows)
             report["rejected"].push_back({{"record", r.recordNumber}, {"line", r.line}, {"reason", r.reason}, {"detail", r.detail}});
@@ -386,7 +387,7 @@ int cmdStats(const Argv& argv) {
     }
     const std::string limitText = args.value("rejected", "20");
     const long long limit = limitText == "all" ? -1 : args.integer("rejected", 20, 0, 1LL << 40);
-    const std::vector<RejectedRow> rows = store.rejectedRows(d.id, limit);
+    const std::vector<RejectedRow> rows = DatasetStore(store).rejectedRows(d.id, limit);
     std::cout << "dataset '" << d.name << "' (id " << d.id << ", imported " << d.createdAt << ")\n";
     printReport(report, &rows, 0, args.flag("histogram"));
     return 0;
@@ -417,8 +418,8 @@ int cmdPreview(const Argv& argv) {
     const int rows = int(args.integer("rows", 5, 1, 100000));
     if (args.has("project")) {
         ProjectStore store = ProjectStore::open(args.value("project"));
-        const DatasetInfo d = store.dataset(args.positionals()[0]);
-        const auto examples = store.examples(d.id, splitOption(args), args.integer("offset", 0, 0, 1LL << 40), rows);
+        const DatasetInfo d = DatasetStore(store).dataset(args.positionals()[0]);
+        const auto examples = DatasetStore(store).examples(d.id, splitOption(args), args.integer("offset", 0, 0, 1LL << 40), rows);
         if (args.flag("json")) {
             json out = json::array();
             for (const StoredExample& e : examples)
@@ -554,15 +555,15 @@ int cmdMaskPreview(const Argv& argv) {
     }
     if (args.positionals().size() != 1) throw Error("dataset mask-preview: expected one dataset NAME (see --help)");
     ProjectStore store = ProjectStore::open(args.required("project"));
-    const DatasetInfo d = store.dataset(args.positionals()[0]);
+    const DatasetInfo d = DatasetStore(store).dataset(args.positionals()[0]);
     std::optional<StoredExample> ex;
     if (args.has("example")) {
-        ex = store.example(args.integer("example", 0, 1, 1LL << 62));
+        ex = DatasetStore(store).example(args.integer("example", 0, 1, 1LL << 62));
         if (!ex || ex->datasetId != d.id)
             throw Error("dataset '" + d.name + "' has no example " + args.value("example"));
     } else {
         const long long index = args.integer("index", 1, 1, 1LL << 40);
-        auto v = store.examples(d.id, splitOption(args), index - 1, 1);
+        auto v = DatasetStore(store).examples(d.id, splitOption(args), index - 1, 1);
         if (v.empty())
             throw Error("dataset '" + d.name + "' has fewer than " + std::to_string(index) + " examples" +
                         (args.has("split") ? " in split " + args.value("split") : ""));
@@ -630,7 +631,7 @@ int cmdExport(const Argv& argv) {
     }
     if (args.positionals().size() != 1) throw Error("dataset export: expected one dataset NAME (see --help)");
     ProjectStore store = ProjectStore::open(args.required("project"));
-    const DatasetInfo d = store.dataset(args.positionals()[0]);
+    const DatasetInfo d = DatasetStore(store).dataset(args.positionals()[0]);
     const bool withTokens = args.flag("with-tokens");
     const std::string out = args.value("out");
     std::unique_ptr<AtomicFile> file;
@@ -642,7 +643,7 @@ int cmdExport(const Argv& argv) {
         else std::cout << buf;
         buf.clear();
     };
-    store.forEachExample(d.id, splitOption(args), [&](const StoredExample& e) {
+    DatasetStore(store).forEachExample(d.id, splitOption(args), [&](const StoredExample& e) {
         json j{{"id", e.id},           {"record", e.recordNumber}, {"split", splitName(e.split)},
                {"prompt", e.prompt},   {"response", e.response},   {"n_tokens", e.ids.size()},
                {"prompt_len", e.promptLen}, {"truncated_tokens", e.truncatedTokens}};
@@ -672,8 +673,8 @@ int cmdDelete(const Argv& argv) {
     }
     if (args.positionals().size() != 1) throw Error("dataset delete: expected one dataset NAME (see --help)");
     ProjectStore store = ProjectStore::open(args.required("project"));
-    const DatasetInfo d = store.dataset(args.positionals()[0]);
-    store.deleteDataset(d.id);
+    const DatasetInfo d = DatasetStore(store).dataset(args.positionals()[0]);
+    DatasetStore(store).deleteDataset(d.id);
     std::cout << "deleted dataset '" << d.name << "' (" << withThousands(d.rowsImported) << " examples)\n";
     return 0;
 }
@@ -692,7 +693,7 @@ int cmdPresets(const Argv& argv) {
     if (args.has("save") || args.has("delete")) {
         if (!store) throw Error("--save and --delete need --project");
         if (args.has("delete")) {
-            store->deletePreset(args.value("delete"));
+            DatasetStore(*store).deletePreset(args.value("delete"));
             std::cout << "deleted preset '" << args.value("delete") << "'\n";
             return 0;
         }
@@ -706,7 +707,7 @@ int cmdPresets(const Argv& argv) {
         std::vector<json> items = j.is_array() ? std::vector<json>(j.begin(), j.end()) : std::vector<json>{j};
         for (const json& item : items) {
             DatasetPreset p = DatasetPreset::fromJson(item, file);
-            store->savePreset(p.name, p.toJson());
+            DatasetStore(*store).savePreset(p.name, p.toJson());
             std::cout << "saved preset '" << p.name << "' in " << store->path() << "\n";
         }
         return 0;
@@ -714,7 +715,7 @@ int cmdPresets(const Argv& argv) {
     std::vector<DatasetPreset> presets = builtinPresets();
     std::vector<bool> saved(presets.size(), false);
     if (store)
-        for (const auto& [name, j] : store->savedPresets()) {
+        for (const auto& [name, j] : DatasetStore(*store).savedPresets()) {
             presets.push_back(DatasetPreset::fromJson(j, store->path()));
             saved.push_back(true);
         }

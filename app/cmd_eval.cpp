@@ -7,6 +7,7 @@
 #include "eval/harness.h"
 
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <unistd.h>
 

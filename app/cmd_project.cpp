@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/project_store.h"
 #include "core/format.h"
+#include "datasets/dataset_store.h"
 
 #include <iostream>
 
@@ -48,7 +49,7 @@ int runProject(const Argv& argv) {
         }
         if (args.positionals().size() != 1) throw Error("project info: expected one FILE (see --help)");
         ProjectStore store = ProjectStore::open(args.positionals()[0]);
-        const std::vector<DatasetInfo> datasets = store.datasets();
+        const std::vector<DatasetInfo> datasets = DatasetStore(store).datasets();
         if (args.flag("json")) {
             nlohmann::json j;
             j["path"] = store.path();

@@ -8,6 +8,7 @@
 #include "training/run_store.h"
 #include "training/trainer.h"
 #include "core/format.h"
+#include "datasets/dataset_store.h"
 
 #include <atomic>
 #include <cmath>
@@ -119,13 +120,13 @@ private:
 
 TrainingData loadData(const std::string& projectPath, const std::string& datasetName) {
     ProjectStore project = ProjectStore::open(projectPath);
-    DatasetInfo ds = project.dataset(datasetName);
+    DatasetInfo ds = DatasetStore(project).dataset(datasetName);
     TrainingData data;
     data.datasetName = ds.name;
     data.datasetId = ds.id;
     data.projectPath = projectPath;
-    data.train = project.trainingExamples(ds.id, Split::Train);
-    data.validation = project.trainingExamples(ds.id, Split::Validation);
+    data.train = DatasetStore(project).trainingExamples(ds.id, Split::Train);
+    data.validation = DatasetStore(project).trainingExamples(ds.id, Split::Validation);
     if (data.train.empty()) throw Error(projectPath + ": dataset '" + ds.name + "' has no training examples");
     return data;
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 namespace swarm {
 
@@ -38,6 +39,15 @@ std::string formatDuration(double seconds) {
 std::string formatNumber(const char* format, double value) {
     char buf[64];
     std::snprintf(buf, sizeof buf, format, value);
+    return buf;
+}
+
+std::string utcTimestamp() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
 

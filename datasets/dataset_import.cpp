@@ -1,6 +1,7 @@
 #include "datasets/dataset_import.h"
 #include "core/rng.h"
 #include "core/system.h"
+#include "datasets/dataset_store.h"
 
 #include <algorithm>
 #include <chrono>
@@ -348,7 +349,7 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
     const auto t0 = std::chrono::steady_clock::now();
     if (o.name.empty()) throw Error("the dataset needs a name (--name)");
     if (o.maxLen < 2) throw Error("max_len must be at least 2, got " + std::to_string(o.maxLen));
-    if (!o.dryRun && store.findDataset(o.name))
+    if (!o.dryRun && DatasetStore(store).findDataset(o.name))
         throw Error("project " + store.path() + " already has a dataset named '" + o.name +
                     "' (choose another name or delete it first)");
     // Everything that can fail for the file as a whole fails before the project is touched.
@@ -386,7 +387,7 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
     nd.overlong = overlongName(o.overlong);
     nd.split = o.split.toJson();
     nd.seed = o.seed;
-    DatasetWriter writer = store.beginDataset(nd);
+    DatasetWriter writer = DatasetStore(store).beginDataset(nd);
 
     DatasetCounts counts;
     std::map<std::string, int64_t> byReason;

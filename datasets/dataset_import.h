@@ -11,6 +11,7 @@
 #include "core/project_store.h"
 #include "datasets/prompt_template.h"
 #include "core/tokenizer.h"
+#include "datasets/dataset_store.h"
 
 #include <atomic>
 #include <functional>

@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "datasets/prompt_template.h"
 #include "core/system.h"
+#include "core/format.h"
+#include "datasets/dataset_store.h"
 
 #include <sqlite3.h>
 
@@ -370,14 +372,14 @@ EvalRunInfo evaluate(ProjectStore& project, const std::string& modelPath, const 
     };
     auto cancelled = [&] { return cb.cancel && cb.cancel->load(); };
 
-    const DatasetInfo dataset = project.dataset(datasetName);
+    const DatasetInfo dataset = DatasetStore(project).dataset(datasetName);
     Split split;
     if (!parseSplit(settings.split, split)) throw Error("unknown split '" + settings.split + "' (train, validation, test)");
     const std::vector<std::string> families = metrics::parseMetrics(settings.metrics, dataset.preset);
     if (settings.maxNewTokens <= 0) throw Error("max new tokens must be > 0");
     const ModelRef model = resolveModel(modelPath);
     const std::vector<StoredExample> examples =
-        project.examples(dataset.id, split, 0, settings.limit > 0 ? settings.limit : -1);
+        DatasetStore(project).examples(dataset.id, split, 0, settings.limit > 0 ? settings.limit : -1);
     if (examples.empty())
         throw Error("dataset '" + dataset.name + "' has no " + std::string(splitName(split)) + " examples");
 

@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <algorithm>
 #include <atomic>
@@ -57,9 +58,9 @@ std::vector<SwarmEvalExample> mixFromProject(const ProjectStore& project,
     std::vector<std::vector<SwarmEvalExample>> perTaskRows;
     for (const auto& [task, name] : taskDatasets) {
         if (task.empty()) throw Error("mix: a task label is empty (for dataset '" + name + "')");
-        const DatasetInfo d = project.dataset(name);
+        const DatasetInfo d = DatasetStore(project).dataset(name);
         std::vector<SwarmEvalExample> rows;
-        project.forEachExample(d.id, split, [&](const StoredExample& e) {
+        DatasetStore(project).forEachExample(d.id, split, [&](const StoredExample& e) {
             rows.push_back({task, e.prompt, e.response});
             return perTask == 0 || rows.size() < perTask;
         });

@@ -9,6 +9,7 @@
 #include "serve/swarm.h"
 
 #include "core/project_store.h"
+#include "datasets/dataset_store.h"
 
 #include <functional>
 #include <map>

@@ -3,6 +3,7 @@
 // (cancel, structural errors, a process killed mid-import).
 #include "datasets/dataset_import.h"
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <sqlite3.h>
 
@@ -108,7 +109,7 @@ private slots:
         QCOMPARE(r.counts.rowsRead, int64_t(12));
         QCOMPARE(r.counts.rowsImported, int64_t(2));
         QCOMPARE(r.counts.rowsRejected, int64_t(10));
-        const std::vector<RejectedRow> rows = s.rejectedRows(r.datasetId);
+        const std::vector<RejectedRow> rows = DatasetStore(s).rejectedRows(r.datasetId);
         compareRejected(rows, {{2, 2, "malformed_json"},
                                {3, 3, "invalid_utf8"},
                                {4, 4, "missing_field"},
@@ -132,13 +133,13 @@ private slots:
         QCOMPARE(q(rows[8].detail), QString("exact duplicate of record 1 (same prompt and response)"));
         QCOMPARE(q(rows[9].detail), QString("response field 'answer': is an object, not a string (write {answer|json} to use it as JSON)"));
         // The report says the same, kept in the project.
-        const json rep = s.validationReport(r.datasetId);
+        const json rep = DatasetStore(s).validationReport(r.datasetId);
         QCOMPARE(rep["counts"]["rejected"].get<int>(), 10);
         QCOMPARE(rep["rejected_by_reason"]["not_a_string"].get<int>(), 2);
         QCOMPARE(rep["rejected"].size(), size_t(10));
         QCOMPARE(rep["duplicates"]["count"].get<int>(), 1);
         QCOMPARE(rep["rejected"][0]["line"].get<int>(), 2);
-        const std::vector<StoredExample> ex = s.examples(r.datasetId, std::nullopt, 0, 10);
+        const std::vector<StoredExample> ex = DatasetStore(s).examples(r.datasetId, std::nullopt, 0, 10);
         QCOMPARE(ex[0].recordNumber, int64_t(1));
         QCOMPARE(ex[1].recordNumber, int64_t(11));
     }
@@ -148,14 +149,14 @@ private slots:
         ImportResult r = importDataset(s, tokenizer(), questionAnswer("bad", kData + "bad_rows.csv"));
         QCOMPARE(r.counts.rowsRead, int64_t(10));
         QCOMPARE(r.counts.rowsImported, int64_t(3));
-        compareRejected(s.rejectedRows(r.datasetId), {{3, 5, "malformed_csv"},
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId), {{3, 5, "malformed_csv"},
                                                        {4, 6, "malformed_csv"},
                                                        {5, 7, "malformed_csv"},
                                                        {6, 8, "invalid_utf8"},
                                                        {7, 9, "empty_response"},
                                                        {8, 10, "empty_prompt"},
                                                        {10, 12, "malformed_csv"}});
-        const std::vector<StoredExample> ex = s.examples(r.datasetId, std::nullopt, 0, 10);
+        const std::vector<StoredExample> ex = DatasetStore(s).examples(r.datasetId, std::nullopt, 0, 10);
         QCOMPARE(q(ex[1].prompt), QString("Which heads were born\nin Alabama?"));
         QCOMPARE(q(ex[2].prompt), QString("He said \"hi\""));
     }
@@ -164,9 +165,9 @@ private slots:
         ProjectStore s = ProjectStore::create(path("bad-json.swarm"));
         ImportResult r = importDataset(s, tokenizer(), questionAnswer("bad", kData + "bad_rows.json"));
         QCOMPARE(r.counts.rowsImported, int64_t(2));
-        compareRejected(s.rejectedRows(r.datasetId),
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId),
                         {{2, 3, "malformed_json"}, {3, 4, "not_an_object"}, {4, 5, "invalid_utf8"}, {6, 8, "not_a_string"}});
-        QCOMPARE(q(s.rejectedRows(r.datasetId)[3].detail),
+        QCOMPARE(q(DatasetStore(s).rejectedRows(r.datasetId)[3].detail),
                  QString("prompt field 'question': is null, not a string (add |default:TEXT to allow it)"));
     }
 
@@ -180,7 +181,7 @@ private slots:
         ImportResult r = importDataset(s, tokenizer(), questionAnswer("m", file));
         QCOMPARE(r.counts.rowsImported, int64_t(3));
         const Gpt2Tokenizer& tok = tokenizer();
-        for (const StoredExample& e : s.examples(r.datasetId, std::nullopt, 0, 10)) {
+        for (const StoredExample& e : DatasetStore(s).examples(r.datasetId, std::nullopt, 0, 10)) {
             const std::vector<int32_t> labels = labelsFor(e.ids, e.promptLen);
             for (int32_t i = 0; i < int32_t(e.ids.size()); ++i)
                 QCOMPARE(labels[size_t(i)], i < e.promptLen ? -100 : e.ids[size_t(i)]);
@@ -201,14 +202,14 @@ private slots:
         // The trainer's view of the same data.
         std::vector<TrainingExample> all;
         for (Split sp : {Split::Train, Split::Validation, Split::Test})
-            for (TrainingExample& t : s.trainingExamples(r.datasetId, sp)) all.push_back(t);
+            for (TrainingExample& t : DatasetStore(s).trainingExamples(r.datasetId, sp)) all.push_back(t);
         QCOMPARE(int(all.size()), 3);
 
         // A custom chat format splits at its {response}.
         ImportOptions o = questionAnswer("custom", file);
         o.chatFormat = "### Question:\n{prompt}\n### Answer:\n{response}<|endoftext|>";
         ImportResult c = importDataset(s, tokenizer(), o);
-        StoredExample e = s.examples(c.datasetId, std::nullopt, 0, 1).at(0);
+        StoredExample e = DatasetStore(s).examples(c.datasetId, std::nullopt, 0, 1).at(0);
         const std::vector<int32_t> trained(e.ids.begin() + e.promptLen, e.ids.end());
         QCOMPARE(q(tok.decode(trained)), q("\n" + e.response + "<|endoftext|>"));
         const std::vector<int32_t> prompt(e.ids.begin(), e.ids.begin() + e.promptLen);
@@ -235,10 +236,10 @@ private slots:
         ImportResult r = importDataset(s, tok, o);
         QCOMPARE(r.counts.rowsImported, int64_t(3));
         QCOMPARE(r.counts.nTruncated, int64_t(2));
-        compareRejected(s.rejectedRows(r.datasetId), {{4, 4, "too_long"}});
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId), {{4, 4, "too_long"}});
         QCOMPARE(r.report["counts"]["truncated"].get<int>(), 2);
         QVERIFY(r.report["counts"]["truncated_tokens"].get<int>() > 500);
-        const std::vector<StoredExample> ex = s.examples(r.datasetId, std::nullopt, 0, 10);
+        const std::vector<StoredExample> ex = DatasetStore(s).examples(r.datasetId, std::nullopt, 0, 10);
         QCOMPARE(ex[0].truncatedTokens, 0);
         const StoredExample& t = ex[1];
         QCOMPARE(int(t.ids.size()), 128);
@@ -259,8 +260,8 @@ private slots:
         ImportResult d = importDataset(s, tok, o);
         QCOMPARE(d.counts.rowsImported, int64_t(1));
         QCOMPARE(d.counts.nTruncated, int64_t(0));
-        compareRejected(s.rejectedRows(d.datasetId), {{2, 2, "too_long"}, {3, 3, "too_long"}, {4, 4, "too_long"}});
-        QVERIFY(s.rejectedRows(d.datasetId)[0].detail.find("over max_len 128 (over-long rows are dropped)") != std::string::npos);
+        compareRejected(DatasetStore(s).rejectedRows(d.datasetId), {{2, 2, "too_long"}, {3, 3, "too_long"}, {4, 4, "too_long"}});
+        QVERIFY(DatasetStore(s).rejectedRows(d.datasetId)[0].detail.find("over max_len 128 (over-long rows are dropped)") != std::string::npos);
         QCOMPARE(d.report["rejected_by_reason"]["too_long"].get<int>(), 3);
     }
 
@@ -274,7 +275,7 @@ private slots:
             o.split = SplitSpec::parse(ratio);
             ImportResult r = importDataset(s, tokenizer(), o);
             std::map<int64_t, Split> m;
-            s.forEachExample(r.datasetId, std::nullopt, [&](const StoredExample& e) {
+            DatasetStore(s).forEachExample(r.datasetId, std::nullopt, [&](const StoredExample& e) {
                 m[e.recordNumber] = e.split;
                 return true;
             });
@@ -288,12 +289,12 @@ private slots:
         QCOMPARE(a.counts.rowsImported, int64_t(2000));
         QVERIFY(std::abs(a.counts.nTest - 100) <= 2 && std::abs(a.counts.nValidation - 100) <= 2);
         QCOMPARE(a.counts.nTrain + a.counts.nValidation + a.counts.nTest, int64_t(2000));
-        QCOMPARE(s.exampleCount(a.datasetId, Split::Test), a.counts.nTest);
+        QCOMPARE(DatasetStore(s).exampleCount(a.datasetId, Split::Test), a.counts.nTest);
         // Rows sharing a prompt share a split: no leakage by construction.
         QCOMPARE(a.report["leakage"]["train_test"].get<int>(), 0);
         QCOMPARE(a.report["leakage"]["train_validation"].get<int>(), 0);
         std::map<std::string, std::set<int>> splitsOfPrompt;
-        s.forEachExample(a.datasetId, std::nullopt, [&](const StoredExample& e) {
+        DatasetStore(s).forEachExample(a.datasetId, std::nullopt, [&](const StoredExample& e) {
             splitsOfPrompt[e.prompt].insert(int(e.split));
             return true;
         });
@@ -314,8 +315,8 @@ private slots:
         o.split = SplitSpec::fromColumn("split");
         ImportResult r = importDataset(s, tokenizer(), o);
         QCOMPARE(r.counts.rowsImported, int64_t(7));
-        compareRejected(s.rejectedRows(r.datasetId), {{7, 7, "bad_split"}, {9, 9, "duplicate"}});
-        QCOMPARE(q(s.rejectedRows(r.datasetId)[0].detail),
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId), {{7, 7, "bad_split"}, {9, 9, "duplicate"}});
+        QCOMPARE(q(DatasetStore(s).rejectedRows(r.datasetId)[0].detail),
                  QString("split field 'split' is 'holdout', expected train, validation or test"));
         QCOMPARE(r.counts.nTrain, int64_t(3));
         QCOMPARE(r.counts.nValidation, int64_t(2));
@@ -349,8 +350,8 @@ private slots:
         w.sourcePath = kData + "wrapped.json";
         ImportResult r = importDataset(s, tokenizer(), w);   // router preset, detected
         QCOMPARE(r.counts.rowsImported, int64_t(3));
-        QCOMPARE(q(s.dataset("wrapped").preset), QString("router"));
-        QCOMPARE(q(s.dataset("wrapped").mapping["json_key"].get<std::string>()), QString("data"));
+        QCOMPARE(q(DatasetStore(s).dataset("wrapped").preset), QString("router"));
+        QCOMPARE(q(DatasetStore(s).dataset("wrapped").mapping["json_key"].get<std::string>()), QString("data"));
         QVERIFY(r.report["source"]["bom"].get<bool>());
 
         ImportOptions n;
@@ -360,9 +361,9 @@ private slots:
         n.responseTemplate = "{chat[1].content}";
         r = importDataset(s, tokenizer(), n);
         QCOMPARE(r.counts.rowsImported, int64_t(2));
-        compareRejected(s.rejectedRows(r.datasetId), {{3, 3, "missing_field"}});
-        QCOMPARE(q(s.rejectedRows(r.datasetId)[0].detail), QString("response field 'chat[1].content': chat has 1 element, no index 1"));
-        QCOMPARE(q(s.examples(r.datasetId, std::nullopt, 1, 1).at(0).prompt), QString("[fr] Bonjour"));
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId), {{3, 3, "missing_field"}});
+        QCOMPARE(q(DatasetStore(s).rejectedRows(r.datasetId)[0].detail), QString("response field 'chat[1].content': chat has 1 element, no index 1"));
+        QCOMPARE(q(DatasetStore(s).examples(r.datasetId, std::nullopt, 1, 1).at(0).prompt), QString("[fr] Bonjour"));
 
         r = importDataset(s, tokenizer(), questionAnswer("crlf", kData + "bom_crlf.csv"));
         QCOMPARE(r.counts.rowsImported, int64_t(2));
@@ -378,7 +379,7 @@ private slots:
                 std::string::npos);
         none.presetName = "sqlx";
         QVERIFY(errorOf([&] { importDataset(s, tokenizer(), none); }).find("unknown preset 'sqlx'") != std::string::npos);
-        QVERIFY(!s.findDataset("none"));
+        QVERIFY(!DatasetStore(s).findDataset("none"));
     }
 
     void wholeFileFailuresLeaveTheProjectUnchanged() {
@@ -410,7 +411,7 @@ private slots:
         for (const auto& [file, want] : cases) {
             const std::string e = errorOf([&] { importDataset(s, tokenizer(), questionAnswer("new", file)); });
             QVERIFY2(e.find(want) != std::string::npos, e.c_str());
-            QCOMPARE(int(s.datasets().size()), 1);
+            QCOMPARE(int(DatasetStore(s).datasets().size()), 1);
             QCOMPARE(count(s, "examples"), examplesBefore);
             QCOMPARE(count(s, "rejected_rows"), int64_t(7));
         }
@@ -422,7 +423,7 @@ private slots:
         writeFile(broken, arr);
         const std::string e = errorOf([&] { importDataset(s, tokenizer(), questionAnswer("new", broken)); });
         QVERIFY2(e.find("expected ',' or ']' after record 5000") != std::string::npos, e.c_str());
-        QCOMPARE(int(s.datasets().size()), 1);
+        QCOMPARE(int(DatasetStore(s).datasets().size()), 1);
         QCOMPARE(count(s, "examples"), examplesBefore);
         // The name is free again.
         QCOMPARE(importDataset(s, tokenizer(), questionAnswer("new", kData + "bad_rows.jsonl")).counts.rowsImported, int64_t(2));
@@ -436,8 +437,8 @@ private slots:
         ProjectStore s = ProjectStore::create(path("tenmb.swarm"));
         ImportResult r = importDataset(s, tokenizer(), questionAnswer("big", file));
         QCOMPARE(r.counts.rowsImported, int64_t(2));
-        compareRejected(s.rejectedRows(r.datasetId), {{2, 2, "too_long"}});
-        QVERIFY(s.rejectedRows(r.datasetId)[0].detail.find("over the limit of 4.0 MiB per record") != std::string::npos);
+        compareRejected(DatasetStore(s).rejectedRows(r.datasetId), {{2, 2, "too_long"}});
+        QVERIFY(DatasetStore(s).rejectedRows(r.datasetId)[0].detail.find("over the limit of 4.0 MiB per record") != std::string::npos);
         // With a higher record limit the row is read, tokenised and truncated to max_len.
         ImportOptions o = questionAnswer("big2", file);
         o.reader.maxRecordBytes = 16 << 20;
@@ -468,7 +469,7 @@ private slots:
         }
         QVERIFY(cancelled);
         QCOMPARE(calls, 2);
-        QVERIFY(s.datasets().empty());
+        QVERIFY(DatasetStore(s).datasets().empty());
         QCOMPARE(count(s, "examples"), int64_t(0));
 
         // Progress reaches the end on a normal run.
@@ -514,7 +515,7 @@ private slots:
         SqlStatement check(s.handle(), "PRAGMA integrity_check");
         QVERIFY(check.step());
         QCOMPARE(q(check.columnText(0)), QString("ok"));
-        QVERIFY(s.datasets().empty());
+        QVERIFY(DatasetStore(s).datasets().empty());
         QCOMPARE(count(s, "examples"), int64_t(0));
         QCOMPARE(count(s, "rejected_rows"), int64_t(0));
         ImportResult r = importDataset(s, tokenizer(), questionAnswer("crash", file));
@@ -530,7 +531,7 @@ private slots:
         QCOMPARE(r.counts.rowsImported, int64_t(2));
         QCOMPARE(r.report["rejected"].size(), size_t(10));
         QVERIFY(r.report["dry_run"].get<bool>());
-        QVERIFY(s.datasets().empty());
+        QVERIFY(DatasetStore(s).datasets().empty());
         QCOMPARE(count(s, "rejected_rows"), int64_t(0));
     }
 
@@ -543,7 +544,7 @@ private slots:
         four.threads = 4;
         const int64_t a = importDataset(s, tokenizer(), one).datasetId, b = importDataset(s, tokenizer(), four).datasetId;
         for (Split sp : {Split::Train, Split::Validation, Split::Test}) {
-            std::vector<TrainingExample> x = s.trainingExamples(a, sp), y = s.trainingExamples(b, sp);
+            std::vector<TrainingExample> x = DatasetStore(s).trainingExamples(a, sp), y = DatasetStore(s).trainingExamples(b, sp);
             QCOMPARE(x.size(), y.size());
             for (size_t i = 0; i < x.size(); ++i) {
                 QCOMPARE(x[i].ids, y[i].ids);

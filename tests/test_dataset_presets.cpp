@@ -4,6 +4,7 @@
 #include "datasets/dataset_import.h"
 #include "datasets/dataset_presets.h"
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -135,10 +136,10 @@ private slots:
             ImportResult r = importDataset(store, tok, o);
             QCOMPARE(q(r.report["mapping"]["preset"].get<std::string>()), q(name));
             QVERIFY2(r.counts.rowsImported == 3, (name + ": " + r.report["rejected"].dump()).c_str());
-            QCOMPARE(q(store.dataset(name).preset), q(name));
+            QCOMPARE(q(DatasetStore(store).dataset(name).preset), q(name));
         }
         // What the presets made of the records.
-        auto firstOf = [&](const std::string& ds) { return store.examples(store.dataset(ds).id, std::nullopt, 0, 1).at(0); };
+        auto firstOf = [&](const std::string& ds) { return DatasetStore(store).examples(DatasetStore(store).dataset(ds).id, std::nullopt, 0, 1).at(0); };
         StoredExample fn = firstOf("function");
         QVERIFY2(fn.prompt.rfind("SYSTEM: You are a helpful assistant", 0) == 0, fn.prompt.c_str());
         QVERIFY2(fn.prompt.find("\n\nUSER: Convert 100 USD to EUR please.") != std::string::npos, fn.prompt.c_str());
@@ -154,7 +155,7 @@ private slots:
         StoredExample sql = firstOf("sql");
         QCOMPARE(q(sql.prompt), QString("CREATE TABLE singer (name VARCHAR, age INTEGER)\n\nQuestion: How many singers are older than 30?"));
         // xlam tools as a JSON string or as real arrays both work.
-        std::vector<StoredExample> ex = store.examples(store.dataset("extract").id, std::nullopt, 0, 3);
+        std::vector<StoredExample> ex = DatasetStore(store).examples(DatasetStore(store).dataset("extract").id, std::nullopt, 0, 3);
         QCOMPARE(q(ex[1].response), QString(R"([{"arguments":{"city":"Lima"},"name":"weather"},{"arguments":{"city":"Quito"},"name":"weather"}])"));
         QVERIFY(ex[0].prompt.rfind("Tools: [{\"name\": \"weather\"", 0) == 0);
         QCOMPARE(q(firstOf("router").response), QString("cancel_order"));

@@ -10,6 +10,7 @@
 #include "datasets/dataset_import.h"
 #include "core/error.h"
 #include "datasets/sample_generators.h"
+#include "datasets/dataset_store.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -78,7 +79,7 @@ private slots:
         nd.name = "noref";
         nd.preset = "sql";
         nd.mapping = nlohmann::json{{"chat_format", ChatFormat::kDefault}};
-        DatasetWriter w = project.beginDataset(nd);
+        DatasetWriter w = DatasetStore(project).beginDataset(nd);
         for (int i = 0; i < 3; ++i) {
             const std::string prompt = "CREATE TABLE t (a INTEGER)\n\nQuestion: how many rows " + std::to_string(i) + "?";
             std::vector<int32_t> ids = tok.encode(ChatFormat().promptText(prompt));

@@ -2,6 +2,7 @@
 // newer files are refused), transactions, and the dataset/example API the trainer uses.
 #include "core/error.h"
 #include "core/project_store.h"
+#include "datasets/dataset_store.h"
 
 #include <sqlite3.h>
 
@@ -44,7 +45,7 @@ int64_t addDataset(ProjectStore& store, const std::string& name, int n) {
     nd.mapping = {{"prompt_template", "{question}"}};
     nd.split = {{"mode", "ratio"}};
     nd.seed = 7;
-    DatasetWriter w = store.beginDataset(nd);
+    DatasetWriter w = DatasetStore(store).beginDataset(nd);
     DatasetCounts c;
     for (int i = 0; i < n; ++i) {
         std::vector<int32_t> ids{10 + i, 20 + i, 30 + i, 50256};
@@ -88,7 +89,7 @@ private slots:
         ProjectStore again = ProjectStore::open(p);
         QCOMPARE(scalar(again.handle(), "PRAGMA foreign_keys"), int64_t(1));
         QCOMPARE(again.schemaVersion(), ProjectStore::latestVersion());
-        QVERIFY(again.datasets().empty());
+        QVERIFY(DatasetStore(again).datasets().empty());
 
         // Move-only: moving transfers the connection.
         ProjectStore moved = std::move(again);
@@ -137,12 +138,12 @@ private slots:
         ProjectStore now = ProjectStore::open(p);
         QCOMPARE(now.schemaVersion(), ProjectStore::latestVersion());
         QVERIFY(tableExists(now.handle(), "dataset_presets"));
-        QCOMPARE(now.exampleCount(now.dataset("old").id), int64_t(5));
+        QCOMPARE(DatasetStore(now).exampleCount(DatasetStore(now).dataset("old").id), int64_t(5));
         std::vector<nlohmann::json> applied = now.appliedMigrations();
         QCOMPARE(int(applied.size()), ProjectStore::latestVersion());
         QCOMPARE(applied[1]["version"].get<int>(), 2);
-        now.savePreset("mine", {{"name", "mine"}});
-        QCOMPARE(int(now.savedPresets().size()), 1);
+        DatasetStore(now).savePreset("mine", {{"name", "mine"}});
+        QCOMPARE(int(DatasetStore(now).savedPresets().size()), 1);
     }
 
     void modulesRegisterTheirOwnMigrations() {
@@ -167,7 +168,7 @@ private slots:
         sqlExec(s.handle(), "INSERT INTO test_widgets (dataset_id, w) VALUES (" + std::to_string(ds) + ", 'x')");
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM test_widgets WHERE colour = 'blue'"), int64_t(1));
         // Foreign keys are enforced: deleting the dataset cascades to the module's rows.
-        s.deleteDataset(ds);
+        DatasetStore(s).deleteDataset(ds);
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM test_widgets"), int64_t(0));
         QVERIFY(!errorOf([&] { sqlExec(s.handle(), "INSERT INTO examples (dataset_id, record_number, split, prompt, "
                                                    "response, ids, prompt_len, n_tokens, content_hash) VALUES "
@@ -274,8 +275,8 @@ private slots:
     void datasetsAndTrainingExamples() {
         ProjectStore s = ProjectStore::create(path("ds.swarm"));
         const int64_t id = addDataset(s, "sql", 8);
-        QCOMPARE(int(s.datasets().size()), 1);
-        DatasetInfo d = s.dataset("sql");
+        QCOMPARE(int(DatasetStore(s).datasets().size()), 1);
+        DatasetInfo d = DatasetStore(s).dataset("sql");
         QCOMPARE(d.id, id);
         QCOMPARE(d.rowsImported, int64_t(8));
         QCOMPARE(d.rowsRejected, int64_t(1));
@@ -284,37 +285,37 @@ private slots:
         QCOMPARE(QString::fromStdString(d.preset), QString("sql"));
         QCOMPARE(QString::fromStdString(d.mapping["prompt_template"].get<std::string>()), QString("{question}"));
         QCOMPARE(d.seed, uint64_t(7));
-        QCOMPARE(s.dataset(std::to_string(id)).name, std::string("sql"));   // by id too
-        QVERIFY(!s.findDataset("nope"));
-        const std::string e = errorOf([&] { s.dataset("nope"); });
+        QCOMPARE(DatasetStore(s).dataset(std::to_string(id)).name, std::string("sql"));   // by id too
+        QVERIFY(!DatasetStore(s).findDataset("nope"));
+        const std::string e = errorOf([&] { DatasetStore(s).dataset("nope"); });
         QVERIFY2(e.find("no dataset 'nope'") != std::string::npos && e.find("sql") != std::string::npos, e.c_str());
         QVERIFY(errorOf([&] { addDataset(s, "sql", 1); }).find("already has a dataset named 'sql'") != std::string::npos);
 
-        std::vector<TrainingExample> train = s.trainingExamples(id, Split::Train);
-        std::vector<TrainingExample> val = s.trainingExamples(id, Split::Validation);
+        std::vector<TrainingExample> train = DatasetStore(s).trainingExamples(id, Split::Train);
+        std::vector<TrainingExample> val = DatasetStore(s).trainingExamples(id, Split::Validation);
         QCOMPARE(int(train.size()), 6);
         QCOMPARE(int(val.size()), 2);
-        QCOMPARE(int(s.trainingExamples(id, Split::Test).size()), 0);
+        QCOMPARE(int(DatasetStore(s).trainingExamples(id, Split::Test).size()), 0);
         QCOMPARE(train[0].ids, (std::vector<int32_t>{10, 20, 30, 50256}));
         QCOMPARE(train[0].promptLen, 2);
         QCOMPARE(val[0].ids, (std::vector<int32_t>{13, 23, 33, 50256}));
         QVERIFY(train[0].exampleId < train[1].exampleId);
 
-        std::optional<StoredExample> ex = s.example(train[1].exampleId);
+        std::optional<StoredExample> ex = DatasetStore(s).example(train[1].exampleId);
         QVERIFY(ex);
         QCOMPARE(QString::fromStdString(ex->prompt), QString("prompt 1"));
         QCOMPARE(ex->recordNumber, int64_t(2));
         QCOMPARE(ex->contentHash, uint64_t(1) * 0x9E3779B97F4A7C15ull);   // 64-bit hashes round-trip
-        QCOMPARE(int(s.examples(id, Split::Validation, 1, 10).size()), 1);
+        QCOMPARE(int(DatasetStore(s).examples(id, Split::Validation, 1, 10).size()), 1);
         int streamed = 0;
-        s.forEachExample(id, std::nullopt, [&](const StoredExample&) { return ++streamed < 5; });
+        DatasetStore(s).forEachExample(id, std::nullopt, [&](const StoredExample&) { return ++streamed < 5; });
         QCOMPARE(streamed, 5);
-        QCOMPARE(s.exampleCount(id, Split::Train), int64_t(6));
-        QCOMPARE(int(s.rejectedRows(id).size()), 1);
-        QCOMPARE(s.validationReport(id)["counts"]["imported"].get<int>(), 8);
+        QCOMPARE(DatasetStore(s).exampleCount(id, Split::Train), int64_t(6));
+        QCOMPARE(int(DatasetStore(s).rejectedRows(id).size()), 1);
+        QCOMPARE(DatasetStore(s).validationReport(id)["counts"]["imported"].get<int>(), 8);
 
-        s.deleteDataset(id);
-        QVERIFY(s.datasets().empty());
+        DatasetStore(s).deleteDataset(id);
+        QVERIFY(DatasetStore(s).datasets().empty());
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM examples"), int64_t(0));
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM rejected_rows"), int64_t(0));
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM validation_reports"), int64_t(0));
@@ -327,21 +328,21 @@ private slots:
             nd.name = "half";
             nd.sourcePath = "x";
             nd.sourceFormat = "jsonl";
-            DatasetWriter w = s.beginDataset(nd);
+            DatasetWriter w = DatasetStore(s).beginDataset(nd);
             w.addExample(1, Split::Train, "p", "r", {1, 2, 3}, 1, 0, 42);
             w.addRejected(RejectedRow{2, 2, "malformed_json", "x"});
             // Another connection sees nothing while the import runs.
             ProjectStore reader = ProjectStore::open(path("rollback.swarm"));
-            QVERIFY(reader.datasets().empty());
+            QVERIFY(DatasetStore(reader).datasets().empty());
         }
-        QVERIFY(s.datasets().empty());
+        QVERIFY(DatasetStore(s).datasets().empty());
         QCOMPARE(scalar(s.handle(), "SELECT count(*) FROM examples"), int64_t(0));
         // prompt_len must leave at least one trained token.
         NewDataset nd;
         nd.name = "bad";
         nd.sourcePath = "x";
         nd.sourceFormat = "jsonl";
-        DatasetWriter w = s.beginDataset(nd);
+        DatasetWriter w = DatasetStore(s).beginDataset(nd);
         QVERIFY(!errorOf([&] { w.addExample(1, Split::Train, "p", "r", {1, 2}, 2, 0, 1); }).empty());
     }
 

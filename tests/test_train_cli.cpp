@@ -2,6 +2,7 @@
 // last checkpoint, the project stays consistent, and --resume reproduces the uninterrupted run's
 // per-step losses; Ctrl-C stops cleanly with a checkpoint.
 #include "core/project_store.h"
+#include "datasets/dataset_store.h"
 
 #include <QDir>
 #include <QFile>
@@ -72,7 +73,7 @@ private slots:
         nd.name = "synthetic";
         nd.sourcePath = "generated";
         nd.sourceFormat = "jsonl";
-        DatasetWriter w = store.beginDataset(nd);
+        DatasetWriter w = DatasetStore(store).beginDataset(nd);
         std::mt19937 rng(1);
         DatasetCounts counts;
         for (int i = 0; i < 120; ++i) {

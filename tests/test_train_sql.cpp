@@ -33,8 +33,8 @@ private slots:
         TrainingData data;
         data.datasetName = "nl2sql";
         data.datasetId = imported.datasetId;
-        data.train = project.trainingExamples(imported.datasetId, Split::Train);
-        data.validation = project.trainingExamples(imported.datasetId, Split::Validation);
+        data.train = DatasetStore(project).trainingExamples(imported.datasetId, Split::Train);
+        data.validation = DatasetStore(project).trainingExamples(imported.datasetId, Split::Validation);
 
         const std::string base = tmp.filePath("tiny").toStdString();
         EveModel m(ModelConfig::preset("tiny"));
@@ -64,3 +64,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestTrainSql)
 #include "test_train_sql.moc"
+#include "datasets/dataset_store.h"

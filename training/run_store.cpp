@@ -1,6 +1,7 @@
 #include "training/run_store.h"
 
 #include "core/error.h"
+#include "core/format.h"
 
 #include <chrono>
 #include <cstring>

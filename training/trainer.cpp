@@ -8,6 +8,7 @@
 #include "model/model_io.h"
 #include "model/runtime.h"
 #include "core/tokenizer.h"
+#include "core/format.h"
 
 #include <ATen/autocast_mode.h>
 #include <chrono>

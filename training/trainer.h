@@ -7,6 +7,7 @@
 
 #include "model/eve_model.h"
 #include "core/project_store.h"
+#include "datasets/dataset_store.h"
 
 #include <atomic>
 #include <chrono>

@@ -1,4 +1,5 @@
 #include "ui/dataset_table_model.h"
+#include "datasets/dataset_store.h"
 
 namespace swarm::ui {
 
@@ -10,7 +11,7 @@ void DatasetTableModel::setDataset(ProjectStore* store, int64_t datasetId, std::
     datasetId_ = datasetId;
     split_ = split;
     cache_.clear();
-    rows_ = store ? int(store->exampleCount(datasetId, split)) : 0;
+    rows_ = store ? int(DatasetStore(*store).exampleCount(datasetId, split)) : 0;
     endResetModel();
 }
 
@@ -30,7 +31,7 @@ const StoredExample* DatasetTableModel::rowAt(int row) const {
     }
     Page p;
     p.index = page;
-    p.rows = store_->examples(datasetId_, split_, int64_t(page) * kPageSize, kPageSize);
+    p.rows = DatasetStore(*store_).examples(datasetId_, split_, int64_t(page) * kPageSize, kPageSize);
     ++pagesRead_;
     cache_.push_front(std::move(p));
     if (cache_.size() > 8) cache_.pop_back();

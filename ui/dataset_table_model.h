@@ -1,7 +1,7 @@
 #pragma once
 // The examples of one dataset as a table, paged from the project file: only the pages in view
 // are read (256 rows each, a few kept), so 35k rows scroll smoothly.
-#include "core/project_store.h"
+#include "datasets/dataset_store.h"
 
 #include <QAbstractTableModel>
 

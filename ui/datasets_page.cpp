@@ -6,6 +6,7 @@
 #include "ui/theme.h"
 
 #include "datasets/dataset_import.h"
+#include "datasets/dataset_store.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -133,7 +134,7 @@ void DatasetsPage::reloadList(const QString& select) {
     list_->clear();
     if (!store_) return;
     int selectRow = 0;
-    for (const DatasetInfo& d : store_->datasets()) {
+    for (const DatasetInfo& d : DatasetStore(*store_).datasets()) {
         auto* item = new QListWidgetItem(QString("%1\n%2 train \u00b7 %3 val \u00b7 %4 test")
                                              .arg(QString::fromStdString(d.name))
                                              .arg(d.nTrain)
@@ -162,11 +163,11 @@ void DatasetsPage::showSelectedDataset() {
     std::optional<Split> split;
     if (filter >= 0) split = Split(filter);
     model_->setDataset(store_.get(), id, split);
-    if (std::optional<DatasetInfo> ds = store_->findDataset(id)) showReport(*ds);
+    if (std::optional<DatasetInfo> ds = DatasetStore(*store_).findDataset(id)) showReport(*ds);
 }
 
 void DatasetsPage::showReport(const DatasetInfo& ds) {
-    nlohmann::json r = store_->validationReport(ds.id);
+    nlohmann::json r = DatasetStore(*store_).validationReport(ds.id);
     QString html = QString("<h3>%1</h3><p>%2</p>").arg(QString::fromStdString(ds.name).toHtmlEscaped(),
                                                        QString::fromStdString(ds.sourcePath).toHtmlEscaped());
     html += QString("<table cellpadding=3><tr><td>rows read</td><td align=right><b>%1</b></td></tr>"
@@ -218,7 +219,7 @@ void DatasetsPage::showReport(const DatasetInfo& ds) {
     }
     histogram_->replot();
 
-    std::vector<RejectedRow> rows = store_->rejectedRows(ds.id, 1000);
+    std::vector<RejectedRow> rows = DatasetStore(*store_).rejectedRows(ds.id, 1000);
     rejected_->setRowCount(int(rows.size()));
     for (int i = 0; i < int(rows.size()); ++i) {
         rejected_->setItem(i, 0, new QTableWidgetItem(QString::number(rows[size_t(i)].recordNumber)));
@@ -246,7 +247,7 @@ QString maskPreviewHtml(const Gpt2Tokenizer& tokenizer, const std::vector<int32_
 void DatasetsPage::showMaskPreview() {
     const QModelIndex current = table_->currentIndex();
     if (!store_ || !current.isValid()) return;
-    std::optional<StoredExample> e = store_->example(model_->exampleIdAt(current.row()));
+    std::optional<StoredExample> e = DatasetStore(*store_).example(model_->exampleIdAt(current.row()));
     if (!e) return;
     mask_->setHtml(QString("<p>Record %1 \u00b7 %2 tokens, %3 masked</p>").arg(e->recordNumber).arg(e->ids.size()).arg(e->promptLen) +
                    maskPreviewHtml(tokenizer(), e->ids, e->promptLen));
@@ -255,7 +256,7 @@ void DatasetsPage::showMaskPreview() {
 void DatasetsPage::openImportDialog() {
     if (!store_) return;
     QStringList names;
-    for (const DatasetInfo& d : store_->datasets()) names << QString::fromStdString(d.name);
+    for (const DatasetInfo& d : DatasetStore(*store_).datasets()) names << QString::fromStdString(d.name);
     ImportDialog dialog(&tokenizer(), names, this);
     if (dialog.exec() != QDialog::Accepted) return;
     try {
@@ -303,7 +304,7 @@ void DatasetsPage::deleteSelected() {
         QMessageBox::Yes)
         return;
     try {
-        store_->deleteDataset(item->data(Qt::UserRole).toLongLong());
+        DatasetStore(*store_).deleteDataset(item->data(Qt::UserRole).toLongLong());
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Delete dataset"), QString::fromUtf8(e.what()));
     }

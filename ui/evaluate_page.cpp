@@ -9,6 +9,7 @@
 #include "training/run_store.h"
 
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <QComboBox>
 #include <QFileDialog>
@@ -152,7 +153,7 @@ void EvaluatePage::reloadDatasets() {
     if (projectPath_.isEmpty()) return;
     try {
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
-        for (const DatasetInfo& d : store.datasets()) dataset_->addItem(QString::fromStdString(d.name));
+        for (const DatasetInfo& d : DatasetStore(store).datasets()) dataset_->addItem(QString::fromStdString(d.name));
         for (const RunRecord& r : RunStore(store).runs())
             runs_->addItem(QString("%1 (%2)").arg(QString::fromStdString(r.name), QString::fromStdString(r.status)),
                            QString::fromStdString(r.runDir));

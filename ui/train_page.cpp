@@ -8,6 +8,7 @@
 #include "core/hf_folder.h"
 #include "training/memory_estimate.h"
 #include "core/format.h"
+#include "datasets/dataset_store.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -332,7 +333,7 @@ void TrainPage::reloadDatasets() {
     const QString current = dataset_->currentText();
     dataset_->clear();
     if (store_)
-        for (const DatasetInfo& d : store_->datasets())
+        for (const DatasetInfo& d : DatasetStore(*store_).datasets())
             dataset_->addItem(QString::fromStdString(d.name), qlonglong(d.id));
     if (dataset_->findText(current) >= 0) dataset_->setCurrentText(current);
     block.unblock();
@@ -392,7 +393,7 @@ void TrainPage::updatePreflight() {
     if (!store_ || dataset_->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
     try {
         ModelConfig mc = ModelConfig::load(locateHfModel(baseModel_->text().toStdString()).configPath);
-        nlohmann::json report = store_->validationReport(dataset_->currentData().toLongLong());
+        nlohmann::json report = DatasetStore(*store_).validationReport(dataset_->currentData().toLongLong());
         int longest = mc.block_size;
         if (report.is_object() && report["tokens"]["total"].contains("max")) longest = report["tokens"]["total"]["max"].get<int>();
         const TrainConfig c = formConfig();

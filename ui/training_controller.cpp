@@ -3,6 +3,7 @@
 #include "training/run_store.h"
 
 #include "core/error.h"
+#include "datasets/dataset_store.h"
 
 #include <QFileInfo>
 #include <QMetaObject>
@@ -68,14 +69,14 @@ void TrainingController::waitForFinished() {
 
 TrainingData loadTrainingData(const std::string& projectPath, int64_t datasetId) {
     ProjectStore project = ProjectStore::open(projectPath);
-    std::optional<DatasetInfo> ds = project.findDataset(datasetId);
+    std::optional<DatasetInfo> ds = DatasetStore(project).findDataset(datasetId);
     if (!ds) throw Error(projectPath + ": the run's dataset (id " + std::to_string(datasetId) + ") is no longer in the project");
     TrainingData data;
     data.datasetName = ds->name;
     data.datasetId = ds->id;
     data.projectPath = projectPath;
-    data.train = project.trainingExamples(ds->id, Split::Train);
-    data.validation = project.trainingExamples(ds->id, Split::Validation);
+    data.train = DatasetStore(project).trainingExamples(ds->id, Split::Train);
+    data.validation = DatasetStore(project).trainingExamples(ds->id, Split::Validation);
     return data;
 }
 

@@ -1,17 +1,17 @@
 #include "datasets/dataset_import.h"
-#include "core/rng.h"
+
 #include "core/system.h"
+#include "core/thread_pool.h"
 #include "datasets/dataset_store.h"
+#include "datasets/import_steps.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <filesystem>
-#include <map>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 namespace swarm {
@@ -27,50 +27,6 @@ OverlongPolicy parseOverlong(const std::string& name) {
     if (name == "truncate") return OverlongPolicy::Truncate;
     if (name == "drop") return OverlongPolicy::Drop;
     throw Error("unknown over-long policy '" + name + "' (expected truncate or drop)");
-}
-
-SplitSpec SplitSpec::parse(const std::string& ratios) {
-    std::vector<double> v;
-    size_t start = 0;
-    while (start <= ratios.size()) {
-        size_t comma = ratios.find(',', start);
-        std::string part = ratios.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        size_t used = 0;
-        double d = 0;
-        try {
-            d = std::stod(part, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        while (used < part.size() && part[used] == ' ') ++used;
-        if (part.empty() || used != part.size() || !std::isfinite(d) || d < 0)
-            throw Error("bad split '" + ratios + "': expected ratios like 0.9,0.05,0.05 (train,validation,test)");
-        v.push_back(d);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    if (v.size() < 2 || v.size() > 3)
-        throw Error("bad split '" + ratios + "': give 2 or 3 ratios (train,validation[,test])");
-    if (v.size() == 2) v.push_back(0);
-    const double sum = v[0] + v[1] + v[2];
-    if (sum <= 0 || v[0] <= 0) throw Error("bad split '" + ratios + "': the train ratio must be positive");
-    SplitSpec s;
-    s.train = v[0] / sum;
-    s.validation = v[1] / sum;
-    s.test = v[2] / sum;
-    return s;
-}
-
-SplitSpec SplitSpec::fromColumn(const std::string& column) {
-    if (column.empty()) throw Error("the split column name is empty");
-    SplitSpec s;
-    s.column = column;
-    return s;
-}
-
-json SplitSpec::toJson() const {
-    if (!column.empty()) return json{{"mode", "column"}, {"column", column}};
-    return json{{"mode", "ratio"}, {"train", train}, {"validation", validation}, {"test", test}};
 }
 
 json ResolvedMapping::toJson() const {
@@ -114,36 +70,6 @@ std::vector<int32_t> labelsFor(const std::vector<int32_t>& ids, int32_t promptLe
     std::vector<int32_t> labels(ids);
     for (size_t i = 0; i < labels.size() && int64_t(i) < promptLen; ++i) labels[i] = -100;
     return labels;
-}
-
-json lengthStats(std::vector<int32_t> values, int bins) {
-    json j;
-    j["count"] = values.size();
-    if (values.empty()) {
-        j["min"] = j["max"] = j["median"] = j["p95"] = 0;
-        j["mean"] = 0.0;
-        j["histogram"] = json{{"bin_width", 1}, {"counts", json::array()}};
-        return j;
-    }
-    std::sort(values.begin(), values.end());
-    const size_t n = values.size();
-    double sum = 0;
-    for (int32_t v : values) sum += v;
-    auto rank = [&](double q) {   // nearest-rank percentile
-        size_t r = size_t(std::ceil(q * double(n)));
-        return values[std::min(n - 1, r == 0 ? 0 : r - 1)];
-    };
-    j["min"] = values.front();
-    j["max"] = values.back();
-    j["mean"] = std::round(sum / double(n) * 100.0) / 100.0;
-    j["median"] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-    j["p95"] = rank(0.95);
-    bins = std::max(1, bins);
-    const int32_t width = std::max<int32_t>(1, int32_t((int64_t(values.back()) + bins) / bins));
-    std::vector<int64_t> counts(size_t(values.back() / width) + 1, 0);
-    for (int32_t v : values) ++counts[size_t(v / width)];
-    j["histogram"] = json{{"bin_width", width}, {"counts", counts}};
-    return j;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,83 +171,103 @@ ResolvedMapping resolveMapping(const ImportOptions& o, const std::vector<std::st
     return m;
 }
 
+
 namespace {
 
+std::string fieldFailure(const TemplateFailure& f, const char* which) {
+    return std::string(which) + " field '" + f.field + "': " + f.detail;
+}
+
+const char* failureReason(const TemplateFailure& f) {
+    return f.kind == TemplateFailure::Kind::MissingField ? "missing_field" : "not_a_string";
+}
+
+// Renders a record's prompt and response, or says why the record is rejected (the same reasons
+// for the import and its preview).
+bool renderPair(const ResolvedMapping& mapping, const json& record, std::string& prompt, std::string& response,
+                std::string& reason, std::string& detail) {
+    TemplateFailure failure;
+    bool blank = false;
+    if (!mapping.prompt.render(record, prompt, failure, &blank)) {
+        reason = failureReason(failure);
+        detail = fieldFailure(failure, "prompt");
+        return false;
+    }
+    if (blank) {
+        reason = "empty_prompt";
+        detail = "the prompt fields are empty";
+        return false;
+    }
+    if (!mapping.response.render(record, response, failure, &blank)) {
+        reason = failureReason(failure);
+        detail = fieldFailure(failure, "response");
+        return false;
+    }
+    if (blank) {
+        reason = "empty_response";
+        detail = "the response is empty";
+        return false;
+    }
+    return true;
+}
+
 // ---------------------------------------------------------------------------------------------
-// A fixed pool of tokeniser threads, alive for one import (their tokenizer word caches stay warm).
+// Before the project is touched
 
-class WorkerPool {
-public:
-    explicit WorkerPool(int n) {
-        for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
-    }
-    ~WorkerPool() {
-        {
-            std::lock_guard<std::mutex> lock(m_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        for (std::thread& t : threads_) t.join();
-    }
-    // Runs fn(i) for i in [0, count) on the workers; returns at once.
-    void start(size_t count, std::function<void(size_t)> fn) {
-        std::lock_guard<std::mutex> lock(m_);
-        fn_ = std::move(fn);
-        count_ = count;
-        next_ = 0;
-        pendingWorkers_ = threads_.size();
-        error_ = nullptr;
-        ++generation_;
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock<std::mutex> lock(m_);
-        done_.wait(lock, [&] { return pendingWorkers_ == 0; });
-        if (error_) std::rethrow_exception(error_);
-    }
+void checkImportOptions(const ProjectStore& store, const ImportOptions& o) {
+    if (o.name.empty()) throw Error("the dataset needs a name (--name)");
+    if (o.maxLen < 2) throw Error("max_len must be at least 2, got " + std::to_string(o.maxLen));
+    if (!o.dryRun && DatasetStore(store).findDataset(o.name))
+        throw Error("project " + store.path() + " already has a dataset named '" + o.name +
+                    "' (choose another name or delete it first)");
+}
 
-private:
-    void loop() {
-        uint64_t seen = 0;
-        for (;;) {
-            std::function<void(size_t)> fn;
-            {
-                std::unique_lock<std::mutex> lock(m_);
-                cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-                if (stop_) return;
-                seen = generation_;
-                fn = fn_;
-            }
-            try {
-                for (;;) {
-                    size_t i = next_.fetch_add(8);
-                    if (i >= count_) break;
-                    for (size_t k = i; k < std::min(count_, i + 8); ++k) fn(k);
-                }
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(m_);
-                if (!error_) error_ = std::current_exception();
-                next_ = count_;
-            }
-            std::lock_guard<std::mutex> lock(m_);
-            if (--pendingWorkers_ == 0) done_.notify_all();
-        }
+// Opens and sniffs the file, reads its columns, resolves the mapping and the split column.
+ImportSource openImportSource(const ImportOptions& o) {
+    ImportSource src;
+    src.reader = RecordReader::open(o.sourcePath, o.reader);
+    src.columns = sampleColumns(o.sourcePath, o.reader);
+    src.mapping = resolveMapping(o, src.columns);
+    const std::vector<std::string>& columns = src.columns;
+    auto known = [&](const std::string& field) {
+        return columns.empty() || std::find(columns.begin(), columns.end(), field) != columns.end();
+    };
+    if (!o.split.column.empty()) {
+        src.splitPath = FieldPath::parse(o.split.column);
+        if (!known(src.splitPath->rootKey()))
+            throw Error(o.sourcePath + ": the split column '" + o.split.column + "' is not among the columns");
     }
+    for (const TextTemplate* t : {&src.mapping.prompt, &src.mapping.response})
+        for (const std::string& f : t->rootFields())
+            if (!known(f)) src.warnings.push_back("the mapping reads field '" + f + "', which the first records do not have");
+    if (!src.mapping.format.endsWithEos())
+        src.warnings.push_back("the chat format does not end with <|endoftext|>: the model will not learn to stop");
+    std::error_code ec;
+    const std::filesystem::path abs = std::filesystem::absolute(o.sourcePath, ec);
+    src.absolutePath = ec ? o.sourcePath : abs.lexically_normal().string();
+    return src;
+}
 
-    std::vector<std::thread> threads_;
-    std::mutex m_;
-    std::condition_variable cv_, done_;
-    std::function<void(size_t)> fn_;
-    size_t count_ = 0;
-    std::atomic<size_t> next_{0};
-    size_t pendingWorkers_ = 0;
-    uint64_t generation_ = 0;
-    bool stop_ = false;
-    std::exception_ptr error_;
-};
+NewDataset newDatasetFor(const ImportOptions& o, const ImportSource& src) {
+    NewDataset nd;
+    nd.name = o.dryRun ? "(dry run) " + o.name : o.name;   // rolled back: the real name may be taken
+    nd.sourcePath = src.absolutePath;
+    nd.sourceFormat = formatName(src.reader->format());
+    nd.preset = src.mapping.presetName;
+    nd.mapping = src.mapping.toJson();
+    if (!src.reader->wrapperKey().empty()) nd.mapping["json_key"] = src.reader->wrapperKey();
+    nd.maxLen = o.maxLen;
+    nd.overlong = overlongName(o.overlong);
+    nd.split = o.split.toJson();
+    nd.seed = o.seed;
+    return nd;
+}
 
+// ---------------------------------------------------------------------------------------------
+// Reading, mapping, tokenising and writing the records
 
-struct Pending {
+// A mapped record waiting for its tokens.
+struct PendingExample {
     int64_t number = 0, line = 0;
     std::string prompt, response;
     Split split = Split::Train;
@@ -329,352 +275,188 @@ struct Pending {
     EncodedExample enc;
 };
 
-struct RowMeta {
-    int64_t exampleId;
-    int64_t number;
-    uint64_t promptHash;
-    Split split;
-};
-
-std::string fieldFailure(const TemplateFailure& f, const char* which) {
-    return std::string(which) + " field '" + f.field + "': " + f.detail;
-}
-
-} // namespace
-
-// ---------------------------------------------------------------------------------------------
-// The import
-
-ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const ImportOptions& o) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (o.name.empty()) throw Error("the dataset needs a name (--name)");
-    if (o.maxLen < 2) throw Error("max_len must be at least 2, got " + std::to_string(o.maxLen));
-    if (!o.dryRun && DatasetStore(store).findDataset(o.name))
-        throw Error("project " + store.path() + " already has a dataset named '" + o.name +
-                    "' (choose another name or delete it first)");
-    // Everything that can fail for the file as a whole fails before the project is touched.
-    std::unique_ptr<RecordReader> reader = RecordReader::open(o.sourcePath, o.reader);
-    const std::vector<std::string> columns = sampleColumns(o.sourcePath, o.reader);
-    ResolvedMapping mapping = resolveMapping(o, columns);
-    ExampleEncoder encoder(tok, mapping.format, o.maxLen, o.overlong);
-    std::optional<FieldPath> splitPath;
-    if (!o.split.column.empty()) {
-        splitPath = FieldPath::parse(o.split.column);
-        if (!columns.empty() && std::find(columns.begin(), columns.end(), splitPath->rootKey()) == columns.end())
-            throw Error(o.sourcePath + ": the split column '" + o.split.column + "' is not among the columns");
+// The records go through in chunks. Each chunk is one run of the thread pool: its tasks tokenise
+// the chunk, a few records each, and one more task reads and maps the next chunk (the reader and
+// the writer are used by one task at a time, never together with this thread). Then this thread
+// writes the tokenised chunk. The pool lives for the whole import, so the tokenizer's per-thread
+// word caches stay warm.
+class ImportPipeline {
+public:
+    // ImportOptions::threads counts the tokenising threads; the pool has one more, so that reading
+    // the next chunk overlaps tokenising even with threads = 1.
+    static int tokeniserThreads(const ImportOptions& o) {
+        return std::max(1, std::min(o.threads > 0 ? o.threads : availableCores(), 32));
     }
 
-    json warnings = json::array();
-    for (const TextTemplate* t : {&mapping.prompt, &mapping.response})
-        for (const std::string& f : t->rootFields())
-            if (!columns.empty() && std::find(columns.begin(), columns.end(), f) == columns.end())
-                warnings.push_back("the mapping reads field '" + f + "', which the first records do not have");
-    if (!mapping.format.endsWithEos())
-        warnings.push_back("the chat format does not end with <|endoftext|>: the model will not learn to stop");
+    ImportPipeline(const ImportOptions& o, ImportSource& source, const ExampleEncoder& encoder, DatasetWriter& writer,
+                   ImportTally& tally)
+        : o_(o), source_(source), encoder_(encoder), writer_(writer), tally_(tally),
+          pool_(tokeniserThreads(o) + 1) {}
 
-    NewDataset nd;
-    nd.name = o.dryRun ? "(dry run) " + o.name : o.name;   // rolled back: the real name may be taken
-    {
-        std::error_code ec;
-        const std::filesystem::path abs = std::filesystem::absolute(o.sourcePath, ec);
-        nd.sourcePath = ec ? o.sourcePath : abs.lexically_normal().string();
-    }
-    nd.sourceFormat = formatName(reader->format());
-    nd.preset = mapping.presetName;
-    nd.mapping = mapping.toJson();
-    if (!reader->wrapperKey().empty()) nd.mapping["json_key"] = reader->wrapperKey();
-    nd.maxLen = o.maxLen;
-    nd.overlong = overlongName(o.overlong);
-    nd.split = o.split.toJson();
-    nd.seed = o.seed;
-    DatasetWriter writer = DatasetStore(store).beginDataset(nd);
-
-    DatasetCounts counts;
-    std::map<std::string, int64_t> byReason;
-    json rejectedSample = json::array();
-    constexpr size_t kReportRejected = 200;
-    auto reject = [&](int64_t number, int64_t line, const std::string& reason, const std::string& detail) {
-        writer.addRejected(RejectedRow{number, line, reason, detail});
-        ++counts.rowsRejected;
-        ++byReason[reason];
-        if (rejectedSample.size() < kReportRejected)
-            rejectedSample.push_back(json{{"record", number}, {"line", line}, {"reason", reason}, {"detail", detail}});
-    };
-
-    std::unordered_map<uint64_t, int64_t> firstByHash;
-    int64_t duplicates = 0;
-    json duplicateSample = json::array();
-    std::vector<RowMeta> rows;
-    std::vector<int32_t> promptLens, responseLens, totalLens;
-    int64_t truncatedTokens = 0;
-
-    int nThreads = o.threads > 0 ? o.threads : availableCores();
-    nThreads = std::max(1, std::min(nThreads, 32));
-    WorkerPool pool(nThreads);
-    auto cancelled = [&] { return o.cancel && o.cancel->load(std::memory_order_relaxed); };
-
-    constexpr size_t kChunk = 1024;
-    std::vector<Pending> current, filling;
-    bool inFlight = false;
-    bool eof = false;
-    std::string prompt, response;
-    SourceRecord rec;
-
-    // Reads and maps up to kChunk records into `filling` (rejections are written at once).
-    auto fill = [&]() {
-        filling.clear();
-        while (filling.size() < kChunk) {
-            if (!reader->next(rec)) {
-                eof = true;
-                break;
-            }
-            ++counts.rowsRead;
-            if (rec.issue != RecordIssue::None) {
-                reject(rec.number, rec.line, issueCode(rec.issue), rec.detail);
-                continue;
-            }
-            TemplateFailure failure;
-            bool blank = false;
-            if (!mapping.prompt.render(rec.value, prompt, failure, &blank)) {
-                reject(rec.number, rec.line, failure.kind == TemplateFailure::Kind::MissingField ? "missing_field" : "not_a_string",
-                       fieldFailure(failure, "prompt"));
-                continue;
-            }
-            if (blank) {
-                reject(rec.number, rec.line, "empty_prompt", "the prompt fields are empty");
-                continue;
-            }
-            if (!mapping.response.render(rec.value, response, failure, &blank)) {
-                reject(rec.number, rec.line, failure.kind == TemplateFailure::Kind::MissingField ? "missing_field" : "not_a_string",
-                       fieldFailure(failure, "response"));
-                continue;
-            }
-            if (blank) {
-                reject(rec.number, rec.line, "empty_response", "the response is empty");
-                continue;
-            }
-            Split split = Split::Train;
-            if (splitPath) {
-                const json* v = splitPath->resolve(rec.value);
-                if (!v) {
-                    reject(rec.number, rec.line, "missing_field", "split field '" + o.split.column + "': " + splitPath->explainMissing(rec.value));
-                    continue;
-                }
-                if (!v->is_string() || !parseSplit(v->get_ref<const std::string&>(), split)) {
-                    reject(rec.number, rec.line, "bad_split",
-                           "split field '" + o.split.column + "' is " + (v->is_string() ? "'" + v->get<std::string>() + "'" : std::string(jsonTypeName(*v))) +
-                               ", expected train, validation or test");
-                    continue;
-                }
-            }
-            const uint64_t promptHash = hashText(prompt);
-            const uint64_t hash = contentHash(prompt, response);
-            auto [it, fresh] = firstByHash.emplace(hash, rec.number);
-            if (!fresh) {
-                ++duplicates;
-                if (duplicateSample.size() < 50) duplicateSample.push_back(json{{"record", rec.number}, {"duplicate_of", it->second}});
-                if (o.dropDuplicates) {
-                    reject(rec.number, rec.line, "duplicate",
-                           "exact duplicate of record " + std::to_string(it->second) + " (same prompt and response)");
-                    continue;
-                }
-            }
-            Pending p;
-            p.number = rec.number;
-            p.line = rec.line;
-            p.prompt = std::move(prompt);
-            p.response = std::move(response);
-            p.split = split;
-            p.promptHash = promptHash;
-            p.hash = hash;
-            filling.push_back(std::move(p));
+    void run() {
+        readChunk();
+        while (!next_.empty()) {
+            if (cancelled()) throw ImportCancelled();
+            std::swap(current_, next_);
+            const bool readNext = !eof_;
+            if (!readNext) next_.clear();
+            tokeniseAndRead(readNext);
+            writeChunk();
         }
-    };
-    auto startTokenising = [&]() {
-        pool.start(current.size(), [&](size_t i) {
-            if (cancelled()) return;
-            Pending& p = current[i];
-            p.enc = encoder.encode(p.prompt, p.response);
-        });
-        inFlight = true;
-    };
-    auto writeCurrent = [&]() {
-        pool.wait();
-        inFlight = false;
         if (cancelled()) throw ImportCancelled();
-        for (Pending& p : current) {
+    }
+
+private:
+    static constexpr size_t kChunkRecords = 1024;
+    static constexpr size_t kRecordsPerTask = 8;
+
+    bool cancelled() const { return o_.cancel && o_.cancel->load(std::memory_order_relaxed); }
+
+    void reject(int64_t number, int64_t line, const std::string& reason, const std::string& detail) {
+        writer_.addRejected(RejectedRow{number, line, reason, detail});
+        ++tally_.counts.rowsRejected;
+        ++tally_.byReason[reason];
+        if (tally_.rejectedSample.size() < kReportRejected)
+            tally_.rejectedSample.push_back(json{{"record", number}, {"line", line}, {"reason", reason}, {"detail", detail}});
+    }
+
+    // The record's split from the split column; false (rejected) when it has none or a bad one.
+    bool splitOf(const SourceRecord& rec, Split& split) {
+        const std::string& column = o_.split.column;
+        const json* v = source_.splitPath->resolve(rec.value);
+        if (!v) {
+            reject(rec.number, rec.line, "missing_field", "split field '" + column + "': " + source_.splitPath->explainMissing(rec.value));
+            return false;
+        }
+        if (!v->is_string() || !parseSplit(v->get_ref<const std::string&>(), split)) {
+            reject(rec.number, rec.line, "bad_split",
+                   "split field '" + column + "' is " + (v->is_string() ? "'" + v->get<std::string>() + "'" : std::string(jsonTypeName(*v))) +
+                       ", expected train, validation or test");
+            return false;
+        }
+        return true;
+    }
+
+    // Maps one record into next_, or rejects it (bad record, mapping failure, bad split, duplicate).
+    void mapRecord(const SourceRecord& rec) {
+        ++tally_.counts.rowsRead;
+        if (rec.issue != RecordIssue::None) {
+            reject(rec.number, rec.line, issueCode(rec.issue), rec.detail);
+            return;
+        }
+        std::string reason, detail;
+        if (!renderPair(source_.mapping, rec.value, prompt_, response_, reason, detail)) {
+            reject(rec.number, rec.line, reason, detail);
+            return;
+        }
+        Split split = Split::Train;
+        if (source_.splitPath && !splitOf(rec, split)) return;
+        const uint64_t promptHash = hashText(prompt_);
+        const uint64_t hash = contentHash(prompt_, response_);
+        auto [it, fresh] = firstByHash_.emplace(hash, rec.number);
+        if (!fresh) {
+            ++tally_.duplicates;
+            if (tally_.duplicateSample.size() < kReportDuplicates)
+                tally_.duplicateSample.push_back(json{{"record", rec.number}, {"duplicate_of", it->second}});
+            if (o_.dropDuplicates) {
+                reject(rec.number, rec.line, "duplicate",
+                       "exact duplicate of record " + std::to_string(it->second) + " (same prompt and response)");
+                return;
+            }
+        }
+        PendingExample p;
+        p.number = rec.number;
+        p.line = rec.line;
+        p.prompt = std::move(prompt_);
+        p.response = std::move(response_);
+        p.split = split;
+        p.promptHash = promptHash;
+        p.hash = hash;
+        next_.push_back(std::move(p));
+    }
+
+    // Reads and maps up to kChunkRecords good records into next_ (rejections are written at once).
+    void readChunk() {
+        next_.clear();
+        while (next_.size() < kChunkRecords) {
+            if (!source_.reader->next(record_)) {
+                eof_ = true;
+                return;
+            }
+            mapRecord(record_);
+        }
+    }
+
+    // Tokenises current_ on the pool while one task reads the next chunk (when readNext). A task
+    // must not throw out of the pool: the first error is kept and rethrown once the run is over.
+    void tokeniseAndRead(bool readNext) {
+        const int readTasks = readNext ? 1 : 0;
+        const int tokeniseTasks = int((current_.size() + kRecordsPerTask - 1) / kRecordsPerTask);
+        std::mutex errorMutex;
+        std::exception_ptr error;
+        std::atomic<bool> failed{false};
+        pool_.parallelFor(readTasks + tokeniseTasks, [&](int task, int) {
+            if (failed.load(std::memory_order_relaxed)) return;
+            try {
+                if (task < readTasks) {
+                    readChunk();
+                    return;
+                }
+                const size_t begin = size_t(task - readTasks) * kRecordsPerTask;
+                const size_t end = std::min(current_.size(), begin + kRecordsPerTask);
+                for (size_t i = begin; i < end && !cancelled(); ++i)
+                    current_[i].enc = encoder_.encode(current_[i].prompt, current_[i].response);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(errorMutex);
+                if (!error) error = std::current_exception();
+                failed.store(true, std::memory_order_relaxed);
+            }
+        });
+        if (error) std::rethrow_exception(error);
+    }
+
+    // Writes the tokenised chunk: examples, or too_long rejections.
+    void writeChunk() {
+        if (cancelled()) throw ImportCancelled();
+        DatasetCounts& counts = tally_.counts;
+        for (PendingExample& p : current_) {
             if (p.enc.tooLong) {
                 reject(p.number, p.line, "too_long", p.enc.tooLongDetail);
                 continue;
             }
-            const int64_t id = writer.addExample(p.number, p.split, p.prompt, p.response, p.enc.ids, p.enc.promptLen,
-                                                 p.enc.truncated, p.hash);
-            rows.push_back(RowMeta{id, p.number, p.promptHash, p.split});
+            const int64_t id = writer_.addExample(p.number, p.split, p.prompt, p.response, p.enc.ids, p.enc.promptLen,
+                                                  p.enc.truncated, p.hash);
+            tally_.rows.push_back(ImportedRow{id, p.number, p.promptHash, p.split});
             ++counts.rowsImported;
             counts.nTokens += int64_t(p.enc.ids.size());
             if (p.enc.truncated) {
                 ++counts.nTruncated;
-                truncatedTokens += p.enc.truncated;
+                tally_.truncatedTokens += p.enc.truncated;
             }
-            promptLens.push_back(p.enc.promptLen);
-            responseLens.push_back(int32_t(p.enc.ids.size()) - p.enc.promptLen);
-            totalLens.push_back(int32_t(p.enc.ids.size()));
+            tally_.promptLens.push_back(p.enc.promptLen);
+            tally_.responseLens.push_back(int32_t(p.enc.ids.size()) - p.enc.promptLen);
+            tally_.totalLens.push_back(int32_t(p.enc.ids.size()));
         }
-        if (o.progress)
-            o.progress(ImportProgress{reader->bytesConsumed(), reader->fileSize(), counts.rowsRead, counts.rowsImported,
-                                      counts.rowsRejected});
-    };
-
-    try {
-        // Pipeline: the workers tokenise one chunk while this thread reads and maps the next.
-        fill();
-        while (!filling.empty()) {
-            if (cancelled()) throw ImportCancelled();
-            std::swap(current, filling);
-            startTokenising();
-            if (!eof) fill();
-            else filling.clear();
-            writeCurrent();
-        }
-        if (cancelled()) throw ImportCancelled();
-    } catch (...) {
-        if (inFlight) {
-            try {
-                pool.wait();
-            } catch (...) {
-            }
-        }
-        throw;   // the writer rolls back
+        if (o_.progress)
+            o_.progress(ImportProgress{source_.reader->bytesConsumed(), source_.reader->fileSize(), counts.rowsRead,
+                                       counts.rowsImported, counts.rowsRejected});
     }
 
-    // Rows rejected after tokenising (too long) arrive one chunk late: list them in record order.
-    std::stable_sort(rejectedSample.begin(), rejectedSample.end(), [](const json& a, const json& b) {
-        return a["record"].get<int64_t>() < b["record"].get<int64_t>();
-    });
+    const ImportOptions& o_;
+    ImportSource& source_;
+    const ExampleEncoder& encoder_;
+    DatasetWriter& writer_;
+    ImportTally& tally_;
+    ThreadPool pool_;
+    std::vector<PendingExample> current_, next_;
+    std::unordered_map<uint64_t, int64_t> firstByHash_;   // content hash -> first record
+    bool eof_ = false;
+    SourceRecord record_;
+    std::string prompt_, response_;   // reused: their buffers move into the pending examples
+};
 
-    if (counts.rowsImported == 0) {
-        std::string why;
-        for (const auto& [reason, n] : byReason) why += (why.empty() ? "" : ", ") + reason + ": " + std::to_string(n);
-        std::string first;
-        if (!rejectedSample.empty())
-            first = "; first: record " + std::to_string(rejectedSample[0]["record"].get<int64_t>()) + " (line " +
-                    std::to_string(rejectedSample[0]["line"].get<int64_t>()) + "): " +
-                    rejectedSample[0]["detail"].get<std::string>();
-        throw Error(o.sourcePath + ": nothing to import: " +
-                    (counts.rowsRead == 0 ? std::string("the file has no records")
-                                          : "all " + std::to_string(counts.rowsRead) + " records were rejected (" + why + ")" + first) +
-                    "; the project is unchanged");
-    }
-
-    // Split.
-    if (!splitPath) {
-        // Rows with the same prompt form one group and go to the same split (no leakage by
-        // construction); groups are shuffled by the seed and filled test, validation, train.
-        std::unordered_map<uint64_t, size_t> groupOf;
-        std::vector<std::vector<size_t>> groups;
-        for (size_t i = 0; i < rows.size(); ++i) {
-            auto [it, fresh] = groupOf.emplace(rows[i].promptHash, groups.size());
-            if (fresh) groups.emplace_back();
-            groups[it->second].push_back(i);
-        }
-        SplitMix64 rng{o.seed};
-        std::vector<size_t> order(groups.size());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng.below(i))]);
-        const auto n = double(rows.size());
-        const auto wantTest = int64_t(std::llround(n * o.split.test));
-        const auto wantVal = int64_t(std::llround(n * o.split.validation));
-        int64_t nTest = 0, nVal = 0;
-        for (size_t g : order) {
-            Split s = Split::Train;
-            if (nTest < wantTest) { s = Split::Test; nTest += int64_t(groups[g].size()); }
-            else if (nVal < wantVal) { s = Split::Validation; nVal += int64_t(groups[g].size()); }
-            if (s == Split::Train) continue;
-            for (size_t i : groups[g]) {
-                rows[i].split = s;
-                writer.setSplit(rows[i].exampleId, s);
-            }
-        }
-    }
-    for (const RowMeta& r : rows) {
-        if (r.split == Split::Train) ++counts.nTrain;
-        else if (r.split == Split::Validation) ++counts.nValidation;
-        else ++counts.nTest;
-    }
-
-    // Leakage: the same prompt in more than one split.
-    std::unordered_map<uint64_t, std::pair<int, std::vector<int64_t>>> splitsOfPrompt;
-    for (const RowMeta& r : rows) {
-        auto& e = splitsOfPrompt[r.promptHash];
-        e.first |= 1 << int(r.split);
-        if (e.second.size() < 4) e.second.push_back(r.number);
-    }
-    int64_t trainTest = 0, trainVal = 0, valTest = 0;
-    json leakSample = json::array();
-    for (const auto& [h, e] : splitsOfPrompt) {
-        const int m = e.first;
-        const bool tr = m & 1, va = m & 2, te = m & 4;
-        if (tr && te) ++trainTest;
-        if (tr && va) ++trainVal;
-        if (va && te) ++valTest;
-        if ((tr && (va || te)) || (va && te)) {
-            json splits = json::array();
-            for (int s = 0; s < 3; ++s)
-                if (m & (1 << s)) splits.push_back(splitName(Split(s)));
-            leakSample.push_back(json{{"records", e.second}, {"splits", splits}});
-        }
-    }
-    std::sort(leakSample.begin(), leakSample.end(),
-              [](const json& a, const json& b) { return a["records"][0].get<int64_t>() < b["records"][0].get<int64_t>(); });
-    if (leakSample.size() > 20) leakSample.erase(leakSample.begin() + 20, leakSample.end());
-    if (trainTest + trainVal + valTest > 0)
-        warnings.push_back("train/test leakage: " + std::to_string(trainTest) + " prompts are in both train and test, " +
-                           std::to_string(trainVal) + " in both train and validation");
-    if (counts.nTruncated * 10 > counts.rowsImported)
-        warnings.push_back(std::to_string(counts.nTruncated) + " of " + std::to_string(counts.rowsImported) +
-                           " examples were truncated to max_len " + std::to_string(o.maxLen));
-    if (!splitPath && counts.nTest == 0 && o.split.test > 0)
-        warnings.push_back("the test split is empty: too few rows for the ratio");
-    if (!splitPath && counts.nValidation == 0 && o.split.validation > 0)
-        warnings.push_back("the validation split is empty: too few rows for the ratio");
-
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json report;
-    report["source"] = json{{"path", nd.sourcePath},
-                            {"format", formatName(reader->format())},
-                            {"bytes", reader->fileSize()},
-                            {"bom", reader->hadBom()},
-                            {"columns", columns}};
-    if (!reader->wrapperKey().empty()) report["source"]["json_key"] = reader->wrapperKey();
-    report["mapping"] = mapping.toJson();
-    report["max_len"] = o.maxLen;
-    report["overlong"] = overlongName(o.overlong);
-    report["split"] = o.split.toJson();
-    report["seed"] = o.seed;
-    report["counts"] = json{{"read", counts.rowsRead},
-                            {"imported", counts.rowsImported},
-                            {"rejected", counts.rowsRejected},
-                            {"truncated", counts.nTruncated},
-                            {"truncated_tokens", truncatedTokens},
-                            {"train", counts.nTrain},
-                            {"validation", counts.nValidation},
-                            {"test", counts.nTest},
-                            {"tokens", counts.nTokens}};
-    report["rejected_by_reason"] = byReason;
-    report["rejected"] = rejectedSample;
-    report["rejected_listed"] = rejectedSample.size();
-    report["tokens"] = json{{"prompt", lengthStats(promptLens)},
-                            {"response", lengthStats(responseLens)},
-                            {"total", lengthStats(totalLens)}};
-    report["duplicates"] = json{{"count", duplicates}, {"dropped", o.dropDuplicates}, {"examples", duplicateSample}};
-    report["leakage"] = json{{"train_test", trainTest},
-                             {"train_validation", trainVal},
-                             {"validation_test", valTest},
-                             {"examples", leakSample}};
-    report["warnings"] = warnings;
-    report["seconds"] = std::round(seconds * 1000.0) / 1000.0;
-    report["dry_run"] = o.dryRun;
-
+ImportResult commitImport(const ImportOptions& o, const ImportSource& source, DatasetWriter& writer,
+                          const DatasetCounts& counts, json report) {
     ImportResult result;
     result.counts = counts;
     if (o.dryRun) {
@@ -684,10 +466,31 @@ ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const 
         writer.commit(counts, report);
     }
     result.report = std::move(report);
-    if (o.progress)
-        o.progress(ImportProgress{reader->fileSize(), reader->fileSize(), counts.rowsRead, counts.rowsImported,
-                                  counts.rowsRejected});
+    const uint64_t size = source.reader->fileSize();
+    if (o.progress) o.progress(ImportProgress{size, size, counts.rowsRead, counts.rowsImported, counts.rowsRejected});
     return result;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The import
+
+ImportResult importDataset(ProjectStore& store, const Gpt2Tokenizer& tok, const ImportOptions& o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    checkImportOptions(store, o);
+    ImportSource source = openImportSource(o);
+    const ExampleEncoder encoder(tok, source.mapping.format, o.maxLen, o.overlong);
+    DatasetWriter writer = DatasetStore(store).beginDataset(newDatasetFor(o, source));
+    ImportTally tally;
+    ImportPipeline(o, source, encoder, writer, tally).run();   // on error the writer rolls back
+    sortRejectedByRecord(tally);
+    if (tally.counts.rowsImported == 0) throwNothingImported(o.sourcePath, tally);
+    if (!source.splitPath) assignRatioSplits(tally.rows, o.split, o.seed, writer);
+    countSplits(tally.rows, tally.counts);
+    const SplitLeakage leakage = findLeakage(tally.rows);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return commitImport(o, source, writer, tally.counts, importReport(o, source, tally, leakage, seconds));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,28 +519,7 @@ DatasetPreview previewDataset(const ImportOptions& o, const Gpt2Tokenizer* tok, 
         if (rec.issue != RecordIssue::None) {
             row.reason = issueCode(rec.issue);
             row.detail = rec.detail;
-            pv.rows.push_back(std::move(row));
-            continue;
-        }
-        if (!pv.mapping) {
-            pv.rows.push_back(std::move(row));
-            continue;
-        }
-        TemplateFailure f;
-        bool blank = false;
-        if (!pv.mapping->prompt.render(rec.value, row.prompt, f, &blank)) {
-            row.reason = f.kind == TemplateFailure::Kind::MissingField ? "missing_field" : "not_a_string";
-            row.detail = fieldFailure(f, "prompt");
-        } else if (blank) {
-            row.reason = "empty_prompt";
-            row.detail = "the prompt fields are empty";
-        } else if (!pv.mapping->response.render(rec.value, row.response, f, &blank)) {
-            row.reason = f.kind == TemplateFailure::Kind::MissingField ? "missing_field" : "not_a_string";
-            row.detail = fieldFailure(f, "response");
-        } else if (blank) {
-            row.reason = "empty_response";
-            row.detail = "the response is empty";
-        } else {
+        } else if (pv.mapping && renderPair(*pv.mapping, rec.value, row.prompt, row.response, row.reason, row.detail)) {
             row.ok = true;
             if (encoder) {
                 EncodedExample e = encoder->encode(row.prompt, row.response);

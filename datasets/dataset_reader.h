@@ -63,6 +63,9 @@ public:
 protected:
     class ByteSource;
     RecordReader(std::string path, SourceFormat format, const ReaderOptions& options);
+    // Reads what comes before the first record (a CSV header, a JSON wrapper up to its array);
+    // open() calls it, so that a file that holds no records fails there.
+    virtual void readPreamble() {}
     std::string path_;
     SourceFormat format_;
     ReaderOptions options_;

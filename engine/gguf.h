@@ -1,13 +1,11 @@
 #pragma once
-// A GGUF reader (versions 2 and 3; both have the same layout, 3 is what current writers emit).
-// Little-endian: magic "GGUF", u32 version, u64 tensor count, u64 metadata count, the metadata
-// (key string, u32 value type, value), the tensor infos (name, u32 n_dims, u64 dims innermost
-// first, u32 ggml type, u64 offset relative to the data section), padding to the alignment
-// (general.alignment, default 32), the data section.
+// A GGUF reader (versions 2 and 3; the layout and the types are core/gguf_format.h's).
 //
 // The file is memory-mapped and validated completely on open: every length, count, offset and
 // size is checked against the file size before it is used, so a truncated or lying file gives a
 // swarm::Error naming the file, the offset and the field, never an out-of-bounds read.
+#include "core/gguf_format.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -15,18 +13,8 @@
 
 namespace swarm::engine {
 
-enum class GgufType : uint32_t {
-    UInt8 = 0, Int8 = 1, UInt16 = 2, Int16 = 3, UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7,
-    String = 8, Array = 9, UInt64 = 10, Int64 = 11, Float64 = 12,
-};
-const char* ggufTypeName(GgufType t);
-
-// ggml tensor types the engine reads.
-enum class GgmlType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, BF16 = 30 };
-const char* ggmlTypeName(uint32_t type);      // "F32", ..., or "type 12" for others
-
 struct GgufValue {
-    GgufType type = GgufType::UInt8;
+    gguf::ValueType type = gguf::ValueType::UInt8;
     // Scalars: the one matching `type` is set (unsigned types in u, signed in i, floats in f).
     uint64_t u = 0;
     int64_t i = 0;
@@ -34,7 +22,7 @@ struct GgufValue {
     bool b = false;
     std::string str;
     // Arrays: element type, count and where the elements start in the file (not parsed eagerly).
-    GgufType arrayType = GgufType::UInt8;
+    gguf::ValueType arrayType = gguf::ValueType::UInt8;
     uint64_t arrayCount = 0;
     uint64_t arrayOffset = 0;
 };
@@ -42,7 +30,7 @@ struct GgufValue {
 struct GgufTensor {
     std::string name;
     std::vector<uint64_t> dims;       // innermost first (dims[0] is the row length)
-    uint32_t type = 0;                // GgmlType value
+    gguf::TensorType type = gguf::TensorType::F32;
     uint64_t offset = 0;              // relative to the data section
     uint64_t nbytes = 0;
     uint64_t nelements = 0;
@@ -51,9 +39,6 @@ struct GgufTensor {
 
 class GgufFile {
 public:
-    static constexpr uint64_t kMaxDims = 4;
-    static constexpr uint64_t kMaxNameBytes = 64;     // as ggml: names are under 64 bytes
-
     explicit GgufFile(const std::string& path);       // throws swarm::Error
     ~GgufFile();
     GgufFile(const GgufFile&) = delete;
@@ -62,7 +47,6 @@ public:
     const std::string& path() const { return path_; }
     uint32_t version() const { return version_; }
     uint64_t alignment() const { return alignment_; }
-    uint64_t fileSize() const { return size_; }
     uint64_t dataOffset() const { return dataOffset_; }
 
     const std::vector<std::string>& keys() const { return keyOrder_; }       // in file order
@@ -82,17 +66,22 @@ public:
     std::vector<std::string> stringArray(const std::string& key) const;
     std::vector<int64_t> intArray(const std::string& key) const;    // any integer element type
 
-    // The mapped bytes [offset, offset + size) (already validated by the caller's sizes).
-    const uint8_t* bytes() const { return map_; }
-
 private:
+    struct Cursor;
+    void map();
+    void readMetadata(Cursor& c, uint64_t count);
+    GgufValue readValue(Cursor& c, const std::string& key, uint64_t at);
+    void readAlignment();
+    void readTensorInfos(Cursor& c, uint64_t count);
+    GgufTensor readTensorInfo(Cursor& c, uint64_t index);
+    void placeTensors(uint64_t infosEnd);
     [[noreturn]] void fail(uint64_t offset, const std::string& what) const;
 
     std::string path_;
     const uint8_t* map_ = nullptr;
     uint64_t size_ = 0;
     uint32_t version_ = 0;
-    uint64_t alignment_ = 32;
+    uint64_t alignment_ = gguf::kDefaultAlignment;
     uint64_t dataOffset_ = 0;
     std::map<std::string, GgufValue> kv_;
     std::vector<std::string> keyOrder_;

@@ -57,30 +57,11 @@ bool parseWType(const std::string& s, WType& out) {
 
 namespace {
 
-// Types a weight can be stored in (files); Q4_0 only comes from GGUF.
-enum class SrcType { F32, F16, BF16, Q8_0, Q4_0 };
+// Types a weight can be stored in (files) are ggml's; safetensors files hold F32, F16 and BF16,
+// Q8_0 and Q4_0 only come from GGUF.
+using SrcType = gguf::TensorType;
 
-const char* srcTypeName(SrcType t) {
-    switch (t) {
-    case SrcType::F32: return "F32";
-    case SrcType::F16: return "F16";
-    case SrcType::BF16: return "BF16";
-    case SrcType::Q8_0: return "Q8_0";
-    case SrcType::Q4_0: return "Q4_0";
-    }
-    return "?";
-}
-
-size_t srcRowBytes(SrcType t, int64_t cols) {
-    switch (t) {
-    case SrcType::F32: return size_t(cols) * 4;
-    case SrcType::F16:
-    case SrcType::BF16: return size_t(cols) * 2;
-    case SrcType::Q8_0: return size_t(cols / kQK) * sizeof(BlockQ8_0);
-    case SrcType::Q4_0: return size_t(cols / kQK) * sizeof(BlockQ4_0);
-    }
-    return 0;
-}
+size_t srcRowBytes(SrcType t, int64_t cols) { return size_t(gguf::rowBytes(t, uint64_t(cols))); }
 
 // The in-memory type a stored type keeps when no conversion is asked for.
 WType naturalType(SrcType t) {
@@ -133,8 +114,8 @@ void srcRowToFloat(const Src& s, int64_t r, float* out, std::vector<uint8_t>& tm
     case SrcType::F32: rowToFloat(WType::F32, row, out, s.cols); return;
     case SrcType::F16: rowToFloat(WType::F16, row, out, s.cols); return;
     case SrcType::BF16: rowToFloat(WType::BF16, row, out, s.cols); return;
-    case SrcType::Q8_0: dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(row), out, s.cols); return;
-    case SrcType::Q4_0: dequantizeRowQ4_0(reinterpret_cast<const BlockQ4_0*>(row), out, s.cols); return;
+    case SrcType::Q8_0: gguf::dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(row), out, s.cols); return;
+    case SrcType::Q4_0: gguf::dequantizeRowQ4_0(reinterpret_cast<const BlockQ4_0*>(row), out, s.cols); return;
     }
 }
 
@@ -207,7 +188,7 @@ std::vector<float> ownedFloats(Model::Impl& m, const Src& s) {
 }
 
 void noteStoredType(Model::Impl& m, SrcType t) {
-    const std::string name = srcTypeName(t);
+    const std::string name = gguf::tensorTypeName(t);
     for (const std::string& s : m.stats.storedTypes)
         if (s == name) return;
     m.stats.storedTypes.push_back(name);
@@ -334,17 +315,6 @@ void loadHf(Model::Impl& m, const std::string& dir) {
 // ---------------------------------------------------------------------------------------------
 // GGUF (granitemoe, as the workbench exports it)
 
-SrcType fromGgml(const GgufFile& f, const GgufTensor& t) {
-    switch (t.type) {
-    case uint32_t(GgmlType::F32): return SrcType::F32;
-    case uint32_t(GgmlType::F16): return SrcType::F16;
-    case uint32_t(GgmlType::BF16): return SrcType::BF16;
-    case uint32_t(GgmlType::Q8_0): return SrcType::Q8_0;
-    case uint32_t(GgmlType::Q4_0): return SrcType::Q4_0;
-    }
-    throw Error(f.path() + ": tensor '" + t.name + "' has unsupported type " + std::to_string(t.type));
-}
-
 std::string dimsToString(const std::vector<uint64_t>& d) {
     std::string s = "[";
     for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
@@ -353,16 +323,16 @@ std::string dimsToString(const std::vector<uint64_t>& d) {
 
 // Builds the GPT-2 tokenizer from tokenizer.ggml.tokens / merges.
 Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
-    const std::string model = f.string("tokenizer.ggml.model", "gpt2");
-    if (model != "gpt2")
+    const std::string model = f.string(gguf::key::kTokenizerModel, gguf::kGpt2TokenizerModel);
+    if (model != gguf::kGpt2TokenizerModel)
         throw Error(f.path() + ": tokenizer.ggml.model is '" + model + "'; the engine reads GPT-2 BPE (gpt2) only");
-    std::vector<std::string> tokens = f.stringArray("tokenizer.ggml.tokens");
-    if (!f.find("tokenizer.ggml.merges"))
+    std::vector<std::string> tokens = f.stringArray(gguf::key::kTokenizerTokens);
+    if (!f.find(gguf::key::kTokenizerMerges))
         throw Error(f.path() + ": tokenizer.ggml.tokens is present but tokenizer.ggml.merges is missing");
-    const std::vector<std::string> merges = f.stringArray("tokenizer.ggml.merges");
+    const std::vector<std::string> merges = f.stringArray(gguf::key::kTokenizerMerges);
     std::vector<int64_t> types;
-    if (f.find("tokenizer.ggml.token_type")) {
-        types = f.intArray("tokenizer.ggml.token_type");
+    if (f.find(gguf::key::kTokenizerTokenType)) {
+        types = f.intArray(gguf::key::kTokenizerTokenType);
         if (types.size() != tokens.size())
             throw Error(f.path() + ": tokenizer.ggml.token_type has " + std::to_string(types.size()) +
                         " entries for " + std::to_string(tokens.size()) + " tokens");
@@ -370,41 +340,41 @@ Gpt2Tokenizer tokenizerFromGguf(const GgufFile& f) {
     std::vector<std::pair<std::string, int64_t>> vocab;
     vocab.reserve(tokens.size());
     for (size_t id = 0; id < tokens.size(); ++id) {
-        if (!types.empty() && types[id] == 5) continue;    // unused (padding) entries
+        if (!types.empty() && types[id] == int64_t(gguf::TokenType::Unused)) continue;    // padding entries
         vocab.emplace_back(std::move(tokens[id]), int64_t(id));
     }
-    return Gpt2Tokenizer::fromTokens(std::move(vocab), merges, f.path() + ": tokenizer metadata", "tokenizer.ggml.merges");
+    return Gpt2Tokenizer::fromTokens(std::move(vocab), merges, f.path() + ": tokenizer metadata", gguf::key::kTokenizerMerges);
 }
 
 void loadGguf(Model::Impl& m, const std::string& path) {
     m.gguf = std::make_unique<GgufFile>(path);
     const GgufFile& f = *m.gguf;
     m.stats.format = "gguf";
-    const std::string arch = f.string("general.architecture");
-    if (arch != "granitemoe")
+    const std::string arch = f.string(gguf::key::kArchitecture);
+    if (arch != gguf::kEveArchitecture)
         throw Error(path + ": general.architecture is '" + arch + "'; the engine runs Eve exports (granitemoe)");
-    const std::string p = "granitemoe.";
+    const std::string p = std::string(gguf::kEveArchitecture) + ".";
     ModelConfig& c = m.config;
-    c.n_embd = f.u32(p + "embedding_length");
-    c.n_layer = f.u32(p + "block_count");
-    c.n_head = f.u32(p + "attention.head_count");
-    const uint32_t headsKv = f.u32(p + "attention.head_count_kv", uint32_t(c.n_head));
+    c.n_embd = f.u32(p + gguf::key::kEmbeddingLength);
+    c.n_layer = f.u32(p + gguf::key::kBlockCount);
+    c.n_head = f.u32(p + gguf::key::kHeadCount);
+    const uint32_t headsKv = f.u32(p + gguf::key::kHeadCountKv, uint32_t(c.n_head));
     if (headsKv != c.n_head)
         throw Error(path + ": attention.head_count_kv " + std::to_string(headsKv) + " differs from head_count " +
                     std::to_string(c.n_head) + " (Eve has no grouped KV)");
     if (c.n_head <= 0 || c.n_embd % c.n_head != 0)
         throw Error(path + ": embedding_length " + std::to_string(c.n_embd) + " is not a multiple of head_count " +
                     std::to_string(c.n_head));
-    c.head_dim = f.u32(p + "rope.dimension_count", uint32_t(c.n_embd / c.n_head));
-    c.block_size = f.u32(p + "context_length");
-    c.num_experts = f.u32(p + "expert_count");
-    c.top_k = f.u32(p + "expert_used_count");
-    c.expert_intermediate_size = f.u32(p + "feed_forward_length");
-    c.shared_expert_intermediate_size = f.u32(p + "expert_shared_feed_forward_length", 0);
+    c.head_dim = f.u32(p + gguf::key::kRopeDimensionCount, uint32_t(c.n_embd / c.n_head));
+    c.block_size = f.u32(p + gguf::key::kContextLength);
+    c.num_experts = f.u32(p + gguf::key::kExpertCount);
+    c.top_k = f.u32(p + gguf::key::kExpertUsedCount);
+    c.expert_intermediate_size = f.u32(p + gguf::key::kFeedForwardLength);
+    c.shared_expert_intermediate_size = f.u32(p + gguf::key::kSharedExpertFeedForwardLength, 0);
     if (c.shared_expert_intermediate_size == 0)
-        throw Error(path + ": " + p + "expert_shared_feed_forward_length is missing or 0; Eve always has a shared expert");
-    c.rope_theta = f.f32(p + "rope.freq_base", 10000.0f);
-    m.eps = f.f32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
+        throw Error(path + ": " + p + gguf::key::kSharedExpertFeedForwardLength + " is missing or 0; Eve always has a shared expert");
+    c.rope_theta = f.f32(p + gguf::key::kRopeFreqBase, 10000.0f);
+    m.eps = f.f32(p + gguf::key::kRmsEpsilon, 1e-5f);
     if (!(m.eps > 0.0f) || !(m.eps < 1.0f)) throw Error(path + ": attention.layer_norm_rms_epsilon is out of range");
     const float scale = 1.0f / std::sqrt(float(c.head_dim));
     auto mustBe = [&](const std::string& key, float expected) {
@@ -413,17 +383,18 @@ void loadGguf(Model::Impl& m, const std::string& path) {
             throw Error(path + ": " + p + key + " is " + std::to_string(v) + "; Eve (and this engine) needs " +
                         std::to_string(expected));
     };
-    mustBe("embedding_scale", 1.0f);
-    mustBe("residual_scale", 1.0f);
-    mustBe("logit_scale", 1.0f);
-    mustBe("attention.scale", scale);
+    mustBe(gguf::key::kEmbeddingScale, 1.0f);
+    mustBe(gguf::key::kResidualScale, 1.0f);
+    mustBe(gguf::key::kLogitScale, 1.0f);
+    mustBe(gguf::key::kAttentionScale, scale);
 
     const GgufTensor* embd = f.tensor("token_embd.weight");
     if (!embd) throw Error(path + ": tensor 'token_embd.weight' is missing");
     if (embd->dims.size() != 2) throw Error(path + ": token_embd.weight must have 2 dimensions, has " + dimsToString(embd->dims));
     c.vocab_size = int64_t(embd->dims[1]);
-    if (f.find(p + "vocab_size") && f.u32(p + "vocab_size") != c.vocab_size)
-        throw Error(path + ": " + p + "vocab_size " + std::to_string(f.u32(p + "vocab_size")) +
+    const std::string vocabKey = p + gguf::key::kVocabSize;
+    if (f.find(vocabKey) && f.u32(vocabKey) != c.vocab_size)
+        throw Error(path + ": " + vocabKey + " " + std::to_string(f.u32(vocabKey)) +
                     " disagrees with token_embd.weight " + dimsToString(embd->dims));
     c.dtype = DType::F32;
     checkEngineConfig(m, path);
@@ -438,7 +409,7 @@ void loadGguf(Model::Impl& m, const std::string& path) {
         used.insert(name);
         Src s;
         s.name = path + ": " + name;
-        s.type = fromGgml(f, *t);
+        s.type = t->type;
         s.data = t->data;
         s.cols = int64_t(dims[0]);
         s.rows = int64_t(t->nelements / dims[0]);
@@ -484,7 +455,7 @@ void loadGguf(Model::Impl& m, const std::string& path) {
         throw Error(path + ": " + std::to_string(unexpected.size()) + " tensor(s) the model does not use: " + list);
     }
 
-    m.tokenizer = f.find("tokenizer.ggml.tokens") ? tokenizerFromGguf(f) : Gpt2Tokenizer::bundled();
+    m.tokenizer = f.find(gguf::key::kTokenizerTokens) ? tokenizerFromGguf(f) : Gpt2Tokenizer::bundled();
     if (m.stats.mappedBytes == 0) m.gguf.reset();
 }
 

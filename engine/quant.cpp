@@ -27,38 +27,6 @@ size_t rowBytes(WType t, int64_t cols) {
     return 0;
 }
 
-void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; ++b) {
-        const float* xb = x + b * kQK;
-        float amax = 0.0f;
-        for (int i = 0; i < kQK; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = floatToF16(d);
-        for (int i = 0; i < kQK; ++i) y[b].qs[i] = int8_t(std::round(xb[i] * id));
-    }
-}
-
-void dequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n) {
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; ++b) {
-        const float d = f16ToFloat(x[b].d);
-        for (int i = 0; i < kQK; ++i) y[b * kQK + i] = d * float(x[b].qs[i]);
-    }
-}
-
-void dequantizeRowQ4_0(const BlockQ4_0* x, float* y, int64_t n) {
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; ++b) {
-        const float d = f16ToFloat(x[b].d);
-        for (int i = 0; i < kQK / 2; ++i) {
-            y[b * kQK + i] = d * float(int(x[b].qs[i] & 0x0f) - 8);
-            y[b * kQK + i + kQK / 2] = d * float(int(x[b].qs[i] >> 4) - 8);
-        }
-    }
-}
-
 void convertRowQ4_0ToQ8_0(const BlockQ4_0* x, BlockQ8_0* y, int64_t n) {
     const int64_t nb = n / kQK;
     for (int64_t b = 0; b < nb; ++b) {
@@ -104,7 +72,7 @@ void rowToFloat(WType t, const uint8_t* src, float* dst, int64_t n) {
         }
         return;
     case WType::Q8_0:
-        dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(src), dst, n);
+        gguf::dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(src), dst, n);
         return;
     }
 }
@@ -127,7 +95,7 @@ void rowFromFloat(WType t, const float* src, uint8_t* dst, int64_t n) {
         }
         return;
     case WType::Q8_0:
-        quantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), n);
+        gguf::quantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), n);
         return;
     }
 }

@@ -3,7 +3,6 @@
 #include "core/half.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 namespace swarm::gguf {
@@ -24,159 +23,77 @@ void putString(std::string& s, const std::string& v) {
 
 uint64_t roundUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-bool isQuantised(TensorType t) { return t == TensorType::Q8_0 || t == TensorType::Q4_0; }
-
 } // namespace
-
-const char* valueTypeName(ValueType t) {
-    switch (t) {
-    case ValueType::UInt8: return "UINT8";
-    case ValueType::Int8: return "INT8";
-    case ValueType::UInt16: return "UINT16";
-    case ValueType::Int16: return "INT16";
-    case ValueType::UInt32: return "UINT32";
-    case ValueType::Int32: return "INT32";
-    case ValueType::Float32: return "FLOAT32";
-    case ValueType::Bool: return "BOOL";
-    case ValueType::String: return "STRING";
-    case ValueType::Array: return "ARRAY";
-    case ValueType::UInt64: return "UINT64";
-    case ValueType::Int64: return "INT64";
-    case ValueType::Float64: return "FLOAT64";
-    }
-    return "?";
-}
-
-const char* tensorTypeName(TensorType t) {
-    switch (t) {
-    case TensorType::F32: return "F32";
-    case TensorType::F16: return "F16";
-    case TensorType::Q4_0: return "Q4_0";
-    case TensorType::Q8_0: return "Q8_0";
-    case TensorType::BF16: return "BF16";
-    }
-    return "?";
-}
-
-uint64_t tensorBytes(TensorType t, uint64_t rowLength, uint64_t nelements) {
-    if (isQuantised(t) && rowLength % kBlock != 0)
-        throw Error(std::string("rows of ") + std::to_string(rowLength) + " values cannot be stored as " +
-                    tensorTypeName(t) + " (a multiple of 32 is needed)");
-    switch (t) {
-    case TensorType::F32: return nelements * 4;
-    case TensorType::F16:
-    case TensorType::BF16: return nelements * 2;
-    case TensorType::Q8_0: return nelements / kBlock * kQ8_0BlockBytes;
-    case TensorType::Q4_0: return nelements / kBlock * kQ4_0BlockBytes;
-    }
-    return 0;
-}
-
-uint32_t fileTypeOf(TensorType t) {
-    switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q8_0: return 7;
-    case TensorType::BF16: return 32;
-    }
-    return 0;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Values
 
-#define SWARM_GGUF_SCALAR(fn, T, VT)   \
-    Value Value::fn(T v) {             \
-        Value x;                       \
-        x.type_ = ValueType::VT;       \
-        put<T>(x.bytes_, v);           \
-        return x;                      \
-    }
-SWARM_GGUF_SCALAR(u8, uint8_t, UInt8)
-SWARM_GGUF_SCALAR(i8, int8_t, Int8)
-SWARM_GGUF_SCALAR(u16, uint16_t, UInt16)
-SWARM_GGUF_SCALAR(i16, int16_t, Int16)
-SWARM_GGUF_SCALAR(u32, uint32_t, UInt32)
-SWARM_GGUF_SCALAR(i32, int32_t, Int32)
-SWARM_GGUF_SCALAR(f32, float, Float32)
-SWARM_GGUF_SCALAR(u64, uint64_t, UInt64)
-SWARM_GGUF_SCALAR(i64, int64_t, Int64)
-SWARM_GGUF_SCALAR(f64, double, Float64)
-#undef SWARM_GGUF_SCALAR
+namespace {
 
-Value Value::boolean(bool v) {
-    Value x;
-    x.type_ = ValueType::Bool;
-    x.bytes_.push_back(v ? char(1) : char(0));
-    return x;
+template <typename T>
+std::string encodedScalar(T v) {
+    std::string s;
+    put<T>(s, v);
+    return s;
 }
 
+template <typename T>
+std::string encodedArray(ValueType element, const std::vector<T>& v) {
+    std::string s;
+    put<uint32_t>(s, uint32_t(element));
+    put<uint64_t>(s, v.size());
+    for (T e : v) put<T>(s, e);
+    return s;
+}
+
+} // namespace
+
+Value::Value(ValueType type, ValueType arrayType, std::string bytes)
+    : type_(type), arrayType_(arrayType), bytes_(std::move(bytes)) {}
+
+Value Value::u8(uint8_t v) { return Value(ValueType::UInt8, ValueType::UInt8, encodedScalar(v)); }
+Value Value::i8(int8_t v) { return Value(ValueType::Int8, ValueType::UInt8, encodedScalar(v)); }
+Value Value::u16(uint16_t v) { return Value(ValueType::UInt16, ValueType::UInt8, encodedScalar(v)); }
+Value Value::i16(int16_t v) { return Value(ValueType::Int16, ValueType::UInt8, encodedScalar(v)); }
+Value Value::u32(uint32_t v) { return Value(ValueType::UInt32, ValueType::UInt8, encodedScalar(v)); }
+Value Value::i32(int32_t v) { return Value(ValueType::Int32, ValueType::UInt8, encodedScalar(v)); }
+Value Value::f32(float v) { return Value(ValueType::Float32, ValueType::UInt8, encodedScalar(v)); }
+Value Value::u64(uint64_t v) { return Value(ValueType::UInt64, ValueType::UInt8, encodedScalar(v)); }
+Value Value::i64(int64_t v) { return Value(ValueType::Int64, ValueType::UInt8, encodedScalar(v)); }
+Value Value::f64(double v) { return Value(ValueType::Float64, ValueType::UInt8, encodedScalar(v)); }
+Value Value::boolean(bool v) { return Value(ValueType::Bool, ValueType::UInt8, encodedScalar(uint8_t(v ? 1 : 0))); }
+
 Value Value::string(const std::string& v) {
-    Value x;
-    x.type_ = ValueType::String;
-    putString(x.bytes_, v);
-    return x;
+    std::string s;
+    putString(s, v);
+    return Value(ValueType::String, ValueType::UInt8, std::move(s));
 }
 
 Value Value::stringArray(const std::vector<std::string>& v) {
-    Value x;
-    x.type_ = ValueType::Array;
-    x.arrayType_ = ValueType::String;
-    put<uint32_t>(x.bytes_, uint32_t(ValueType::String));
-    put<uint64_t>(x.bytes_, v.size());
-    for (const std::string& s : v) putString(x.bytes_, s);
-    return x;
+    std::string s;
+    put<uint32_t>(s, uint32_t(ValueType::String));
+    put<uint64_t>(s, v.size());
+    for (const std::string& e : v) putString(s, e);
+    return Value(ValueType::Array, ValueType::String, std::move(s));
 }
-
-namespace {
-template <typename T>
-void numericArray(ValueType et, const std::vector<T>& v, std::string& bytes) {
-    put<uint32_t>(bytes, uint32_t(et));
-    put<uint64_t>(bytes, v.size());
-    for (T e : v) put<T>(bytes, e);
-}
-} // namespace
 
 Value Value::int32Array(const std::vector<int32_t>& v) {
-    Value x;
-    x.type_ = ValueType::Array;
-    x.arrayType_ = ValueType::Int32;
-    numericArray(ValueType::Int32, v, x.bytes_);
-    return x;
-}
-
-Value Value::uint32Array(const std::vector<uint32_t>& v) {
-    Value x;
-    x.type_ = ValueType::Array;
-    x.arrayType_ = ValueType::UInt32;
-    numericArray(ValueType::UInt32, v, x.bytes_);
-    return x;
-}
-
-Value Value::float32Array(const std::vector<float>& v) {
-    Value x;
-    x.type_ = ValueType::Array;
-    x.arrayType_ = ValueType::Float32;
-    numericArray(ValueType::Float32, v, x.bytes_);
-    return x;
+    return Value(ValueType::Array, ValueType::Int32, encodedArray(ValueType::Int32, v));
 }
 
 Value Value::array(ValueType element, const std::vector<Value>& elements) {
     if (element == ValueType::Array) throw Error("GGUF arrays cannot hold arrays");
-    if (uint32_t(element) > uint32_t(ValueType::Float64)) throw Error("unknown GGUF value type");
-    Value x;
-    x.type_ = ValueType::Array;
-    x.arrayType_ = element;
-    put<uint32_t>(x.bytes_, uint32_t(element));
-    put<uint64_t>(x.bytes_, elements.size());
+    if (!isValueType(uint32_t(element))) throw Error("unknown GGUF value type " + std::to_string(uint32_t(element)));
+    std::string s;
+    put<uint32_t>(s, uint32_t(element));
+    put<uint64_t>(s, elements.size());
     for (size_t i = 0; i < elements.size(); ++i) {
         if (elements[i].type_ != element)
             throw Error(std::string("GGUF array element ") + std::to_string(i) + " is " +
                         valueTypeName(elements[i].type_) + ", the array holds " + valueTypeName(element));
-        x.bytes_ += elements[i].bytes_;
+        s += elements[i].bytes_;
     }
-    return x;
+    return Value(ValueType::Array, element, std::move(s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +101,7 @@ Value Value::array(ValueType element, const std::vector<Value>& elements) {
 
 void Writer::set(const std::string& key, Value value) {
     if (key.empty()) throw Error("GGUF metadata key is empty");
-    if (key == "general.alignment") {
+    if (key == key::kAlignment) {
         if (value.type() != ValueType::UInt32) throw Error("general.alignment must be a UINT32");
         uint32_t a;
         std::memcpy(&a, value.encoded().data(), 4);
@@ -208,11 +125,11 @@ bool Writer::has(const std::string& key) const {
 
 void Writer::addTensor(const std::string& name, const std::vector<uint64_t>& dims, TensorType type, Producer produce) {
     if (name.empty()) throw Error("GGUF tensor name is empty");
-    if (name.size() > kMaxNameBytes)
+    if (name.size() > kMaxTensorNameBytes)
         throw Error("GGUF tensor name '" + name + "' is " + std::to_string(name.size()) + " bytes (at most 63)");
     for (const Tensor& t : tensors_)
         if (t.name == name) throw Error("GGUF tensor '" + name + "' is added twice");
-    if (dims.empty() || dims.size() > 4)
+    if (dims.empty() || dims.size() > kMaxDims)
         throw Error("GGUF tensor '" + name + "' has " + std::to_string(dims.size()) + " dims (1 to 4)");
     uint64_t n = 1;
     for (uint64_t d : dims) {
@@ -315,69 +232,7 @@ void Writer::write(const std::string& path, const std::atomic<bool>* cancel, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// Block encoders
-
-void quantizeQ8_0(const float* x, uint8_t* out, int64_t n) {
-    for (int64_t b = 0; b < n / kBlock; ++b) {
-        const float* xb = x + b * kBlock;
-        uint8_t* o = out + b * int64_t(kQ8_0BlockBytes);
-        float amax = 0.0f;
-        for (int i = 0; i < kBlock; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = floatToF16(d);
-        std::memcpy(o, &dh, 2);
-        for (int i = 0; i < kBlock; ++i) {
-            const float q = std::round(xb[i] * id);
-            o[2 + i] = uint8_t(int8_t(std::fmax(-127.0f, std::fmin(127.0f, q))));
-        }
-    }
-}
-
-void quantizeQ4_0(const float* x, uint8_t* out, int64_t n) {
-    for (int64_t b = 0; b < n / kBlock; ++b) {
-        const float* xb = x + b * kBlock;
-        uint8_t* o = out + b * int64_t(kQ4_0BlockBytes);
-        float amax = 0.0f, m = 0.0f;
-        for (int i = 0; i < kBlock; ++i)
-            if (std::fabs(xb[i]) > amax) {
-                amax = std::fabs(xb[i]);
-                m = xb[i];
-            }
-        const float d = m / -8.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = floatToF16(d);
-        std::memcpy(o, &dh, 2);
-        auto q = [&](float v) {
-            const float f = std::floor(v * id + 8.5f);
-            return uint8_t(f < 0.0f ? 0 : (f > 15.0f ? 15 : int(f)));
-        };
-        for (int i = 0; i < kBlock / 2; ++i) o[2 + i] = uint8_t(q(xb[i]) | (q(xb[i + kBlock / 2]) << 4));
-    }
-}
-
-void dequantizeQ8_0(const uint8_t* in, float* y, int64_t n) {
-    for (int64_t b = 0; b < n / kBlock; ++b) {
-        const uint8_t* p = in + b * int64_t(kQ8_0BlockBytes);
-        uint16_t dh;
-        std::memcpy(&dh, p, 2);
-        const float d = f16ToFloat(dh);
-        for (int i = 0; i < kBlock; ++i) y[b * kBlock + i] = d * float(int8_t(p[2 + i]));
-    }
-}
-
-void dequantizeQ4_0(const uint8_t* in, float* y, int64_t n) {
-    for (int64_t b = 0; b < n / kBlock; ++b) {
-        const uint8_t* p = in + b * int64_t(kQ4_0BlockBytes);
-        uint16_t dh;
-        std::memcpy(&dh, p, 2);
-        const float d = f16ToFloat(dh);
-        for (int i = 0; i < kBlock / 2; ++i) {
-            y[b * kBlock + i] = d * float(int(p[2 + i] & 0x0f) - 8);
-            y[b * kBlock + i + kBlock / 2] = d * float(int(p[2 + i] >> 4) - 8);
-        }
-    }
-}
+// Rows
 
 void encodeRows(TensorType t, const float* x, int64_t rows, int64_t cols, std::vector<uint8_t>& out) {
     const uint64_t n = uint64_t(rows) * uint64_t(cols);
@@ -397,8 +252,9 @@ void encodeRows(TensorType t, const float* x, int64_t rows, int64_t cols, std::v
             std::memcpy(o + 2 * i, &h, 2);
         }
         return;
-    case TensorType::Q8_0: quantizeQ8_0(x, o, int64_t(n)); return;      // rows are whole blocks
-    case TensorType::Q4_0: quantizeQ4_0(x, o, int64_t(n)); return;
+    // Rows are whole blocks (tensorBytes checked it), so the rows quantise as one.
+    case TensorType::Q8_0: quantizeRowQ8_0(x, reinterpret_cast<BlockQ8_0*>(o), int64_t(n)); return;
+    case TensorType::Q4_0: quantizeRowQ4_0(x, reinterpret_cast<BlockQ4_0*>(o), int64_t(n)); return;
     }
 }
 

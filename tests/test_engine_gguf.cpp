@@ -136,7 +136,7 @@ private slots:
         std::memcpy(&a5, a->data + 20, 4);
         QCOMPARE(a5, 6.0f);
         const GgufTensor* b = f.tensor("b");
-        QCOMPARE(b->type, uint32_t(GgmlType::Q8_0));
+        QCOMPARE(uint32_t(b->type), uint32_t(gguf::TensorType::Q8_0));
         QCOMPARE(b->nbytes, uint64_t(68));
         QCOMPARE(b->offset % 64, uint64_t(0));
         QVERIFY(!f.tensor("c"));
@@ -265,7 +265,7 @@ private slots:
             s.prefill(kPrompt);
             const auto ref = enginetest::referenceForward(c, held, kPrompt);
             const double err = relativeError(s.logits(), ref.back().data(), V);
-            qInfo("GGUF %s: relative logit error vs the reference on the file's values %.3g", ggmlTypeName(type), err);
+            qInfo("GGUF %s: relative logit error vs the reference on the file's values %.3g", gguf::tensorTypeName(gguf::TensorType(type)), err);
             QVERIFY(err < 1e-5);
         }
     }

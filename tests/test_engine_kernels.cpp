@@ -205,7 +205,7 @@ private slots:
         float x[32];
         for (int i = 0; i < 32; ++i) x[i] = -8.0f + 0.5f * float(i);      // -8 .. 7.5, max |x| = 8
         BlockQ8_0 b;
-        quantizeRowQ8_0(x, &b, 32);
+        gguf::quantizeRowQ8_0(x, &b, 32);
         QCOMPARE(b.d, floatToF16(8.0f / 127.0f));     // d = max|x| / 127 stored as half
         QCOMPARE(int(b.qs[0]), -127);                 // -8 * 127/8
         QCOMPARE(int(b.qs[16]), 0);                   // 0
@@ -213,7 +213,7 @@ private slots:
         QCOMPARE(int(b.qs[1]), -119);                 // -7.5 -> -119.06 -> -119
         QCOMPARE(int(b.qs[20]), 32);                  // 2 * 15.875 = 31.75 -> 32
         float back[32];
-        dequantizeRowQ8_0(&b, back, 32);
+        gguf::dequantizeRowQ8_0(&b, back, 32);
         QCOMPARE(back[0], f16ToFloat(b.d) * -127.0f);
         for (int i = 0; i < 32; ++i) QVERIFY(std::fabs(back[i] - x[i]) <= 0.5f * 8.0f / 127.0f + 1e-3f);
 
@@ -223,7 +223,7 @@ private slots:
         t[1] = 2.5f;
         t[2] = -2.5f;
         t[3] = 3.5f;
-        quantizeRowQ8_0(t, &b, 32);
+        gguf::quantizeRowQ8_0(t, &b, 32);
         QCOMPARE(int(b.qs[1]), 3);
         QCOMPARE(int(b.qs[2]), -3);
         QCOMPARE(int(b.qs[3]), 4);
@@ -236,7 +236,7 @@ private slots:
 
         // An all-zero block: scale 0, values 0, no division by zero.
         float z[32] = {};
-        quantizeRowQ8_0(z, &b, 32);
+        gguf::quantizeRowQ8_0(z, &b, 32);
         QCOMPARE(b.d, uint16_t(0));
         for (int i = 0; i < 32; ++i) QCOMPARE(int(b.qs[i]), 0);
         QCOMPARE(rowBytes(WType::Q8_0, 64), size_t(68));
@@ -249,14 +249,14 @@ private slots:
         q4.d = floatToF16(0.37f);
         for (int i = 0; i < 16; ++i) q4.qs[i] = uint8_t((i & 15) | (((15 - i) & 15) << 4));
         float ref[32];
-        dequantizeRowQ4_0(&q4, ref, 32);
+        gguf::dequantizeRowQ4_0(&q4, ref, 32);
         QCOMPARE(ref[0], f16ToFloat(q4.d) * -8.0f);           // low nibble 0 of byte 0
         QCOMPARE(ref[16], f16ToFloat(q4.d) * 7.0f);           // high nibble 15 of byte 0
         QCOMPARE(ref[15], f16ToFloat(q4.d) * 7.0f);           // low nibble 15 of byte 15
         BlockQ8_0 q8;
         convertRowQ4_0ToQ8_0(&q4, &q8, 32);
         float back[32];
-        dequantizeRowQ8_0(&q8, back, 32);
+        gguf::dequantizeRowQ8_0(&q8, back, 32);
         for (int i = 0; i < 32; ++i) QCOMPARE(back[i], ref[i]);
     }
 

@@ -7,6 +7,7 @@
 #include "training/memory_estimate.h"
 #include "training/run_store.h"
 #include "training/trainer.h"
+#include "training/run_folder.h"
 #include "core/format.h"
 #include "datasets/dataset_store.h"
 
@@ -118,19 +119,6 @@ private:
     double lastVal_ = -1;
 };
 
-TrainingData loadData(const std::string& projectPath, const std::string& datasetName) {
-    ProjectStore project = ProjectStore::open(projectPath);
-    DatasetInfo ds = DatasetStore(project).dataset(datasetName);
-    TrainingData data;
-    data.datasetName = ds.name;
-    data.datasetId = ds.id;
-    data.projectPath = projectPath;
-    data.train = DatasetStore(project).trainingExamples(ds.id, Split::Train);
-    data.validation = DatasetStore(project).trainingExamples(ds.id, Split::Validation);
-    if (data.train.empty()) throw Error(projectPath + ": dataset '" + ds.name + "' has no training examples");
-    return data;
-}
-
 int report(const RunResult& r, const std::string& runDir, RunRecorder& recorder) {
     recorder.flush();
     std::cout << "run " << statusName(r.status) << " after " << r.steps << "/" << r.totalSteps << " steps in "
@@ -165,10 +153,10 @@ int runTrain(const Argv& argv) {
 
     if (args.has("resume")) {
         const std::string runDir = args.required("resume");
-        nlohmann::json manifest = Trainer::readManifest(runDir);
+        nlohmann::json manifest = run_folder::readManifest(runDir);
         const std::string projectPath = args.value("project", manifest["dataset"].value("project", ""));
-        if (projectPath.empty()) throw Error(runDir + "/run.json: names no project; pass --project");
-        TrainingData data = loadData(projectPath, std::to_string(manifest["dataset"].value("id", int64_t(0))));
+        if (projectPath.empty()) throw Error(run_folder::manifestPath(runDir) + ": names no project; pass --project");
+        TrainingData data = loadTrainingData(projectPath, std::to_string(manifest["dataset"].value("id", int64_t(0))));
         auto trainer = Trainer::resume(runDir, std::move(data));
         RunRecorder recorder(projectPath, runDir, fs::path(runDir).filename().string());
         ProgressPrinter printer(&recorder);
@@ -194,7 +182,7 @@ int runTrain(const Argv& argv) {
     config.validate("command line");
     if (args.has("save-preset")) saveUserPreset(userPresetFolder(), args.value("save-preset"), config);
 
-    TrainingData data = loadData(projectPath, args.required("dataset"));
+    TrainingData data = loadTrainingData(projectPath, args.required("dataset"));
     // Pre-flight with the longest training sequence: refuse with numbers rather than swap or OOM.
     ModelConfig modelConfig = ModelConfig::load(locateHfModel(base).configPath);
     int longest = 0;

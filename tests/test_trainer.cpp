@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/model_io.h"
 #include "model/runtime.h"
+#include "training/run_folder.h"
 
 #include <QDir>
 #include <QFile>
@@ -189,7 +190,7 @@ private slots:
             RunResult r = t->run(&first, &control);
             QCOMPARE(r.status, RunResult::Cancelled);
             QCOMPARE(r.steps, int64_t(3));
-            QCOMPARE(Trainer::readManifest(runDir)["status"].get<std::string>(), std::string("cancelled"));
+            QCOMPARE(run_folder::readManifest(runDir)["status"].get<std::string>(), std::string("cancelled"));
         }
         {
             auto t = Trainer::resume(runDir, data);
@@ -208,7 +209,7 @@ private slots:
         }
         // The run folder: final HF model, metrics.csv with each step once, the last K checkpoints.
         QVERIFY(QFile::exists(QString::fromStdString(runDir + "/final/model.safetensors")));
-        QVERIFY(QDir::isAbsolutePath(QString::fromStdString(Trainer::readManifest(runDir)["final_model"].get<std::string>())));
+        QVERIFY(QDir::isAbsolutePath(QString::fromStdString(run_folder::readManifest(runDir)["final_model"].get<std::string>())));
         LoadedModel final = loadEveModel(runDir + "/final");
         QCOMPARE(final.config.n_layer, smallModel().n_layer);
         std::ifstream csv(runDir + "/metrics.csv");
@@ -342,7 +343,7 @@ private slots:
         QVERIFY(QString::fromStdString(r.message).contains("no checkpoint"));
         QCOMPARE(r.steps, int64_t(0));
         QVERIFY(rec.checkpoints.empty());
-        QCOMPARE(Trainer::readManifest(tmp.filePath("run").toStdString())["status"].get<std::string>(),
+        QCOMPARE(run_folder::readManifest(tmp.filePath("run").toStdString())["status"].get<std::string>(),
                  std::string("diverged"));
     }
 

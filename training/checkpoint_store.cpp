@@ -1,5 +1,7 @@
 #include "training/checkpoint_store.h"
 
+#include "training/run_folder.h"
+
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/hf_folder.h"
@@ -21,12 +23,6 @@ namespace swarm {
 
 namespace {
 
-std::string stepName(int64_t step) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "step-%08lld", (long long)step);
-    return buf;
-}
-
 void fsyncPath(const fs::path& p) {
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -45,15 +41,15 @@ std::string serializeOptimizer(torch::optim::Optimizer& optimizer) {
 } // namespace
 
 CheckpointStore::CheckpointStore(std::string runDir, int keep)
-    : dir_((fs::path(runDir) / "checkpoints").string()), keep_(std::max(1, keep)) {}
+    : runDir_(std::move(runDir)), dir_(run_folder::checkpointsDir(runDir_)), keep_(std::max(1, keep)) {}
 
 std::string CheckpointStore::save(int64_t step, const EveModel& model, torch::optim::Optimizer& optimizer,
                                   const json& trainerState) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw Error(dir_ + ": cannot create the checkpoints folder: " + ec.message());
-    const fs::path final = fs::path(dir_) / stepName(step);
-    const fs::path temp = fs::path(dir_) / (".tmp-" + stepName(step) + "-" + std::to_string(::getpid()));
+    const fs::path final = fs::path(dir_) / run_folder::checkpointDirName(step);
+    const fs::path temp = fs::path(dir_) / (run_folder::kTemporaryPrefix + run_folder::checkpointDirName(step) + "-" + std::to_string(::getpid()));
     fs::remove_all(temp, ec);
     try {
         saveEveModel(temp.string(), model, DType::F32, nullptr);     // F32 master weights: exact resume
@@ -62,7 +58,7 @@ std::string CheckpointStore::save(int64_t step, const EveModel& model, torch::op
         writeFileAtomically((temp / "rng_cpu.bin").string(),
                             std::string(reinterpret_cast<const char*>(rng.data_ptr()), size_t(rng.nbytes())));
         // trainer_state.json last: its presence marks a complete checkpoint.
-        writeFileAtomically((temp / "trainer_state.json").string(), trainerState.dump(2) + "\n");
+        writeFileAtomically((temp / run_folder::kCheckpointStateFile).string(), trainerState.dump(2) + "\n");
         fsyncPath(temp);
         if (fs::exists(final)) fs::remove_all(final);                 // a re-run of the same step
         fs::rename(temp, final);
@@ -81,16 +77,7 @@ std::string CheckpointStore::save(int64_t step, const EveModel& model, torch::op
 
 std::vector<CheckpointStore::Info> CheckpointStore::list() const {
     std::vector<Info> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("step-", 0) != 0 || !fs::exists(e.path() / "trainer_state.json")) continue;
-        try {
-            out.push_back(Info{std::stoll(name.substr(5)), e.path().string()});
-        } catch (const std::exception&) {
-        }
-    }
-    std::sort(out.begin(), out.end(), [](const Info& a, const Info& b) { return a.step < b.step; });
+    for (const run_folder::Checkpoint& c : run_folder::listCheckpoints(runDir_)) out.push_back(Info{c.step, c.path});
     return out;
 }
 
@@ -101,7 +88,7 @@ std::optional<CheckpointStore::Info> CheckpointStore::latest() const {
 }
 
 json CheckpointStore::loadState(const Info& info) const {
-    const std::string path = (fs::path(info.path) / "trainer_state.json").string();
+    const std::string path = (fs::path(info.path) / run_folder::kCheckpointStateFile).string();
     json j = json::parse(readTextFile(path, 1 << 24), nullptr, false);
     if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid trainer state");
     return j;
@@ -153,8 +140,9 @@ int CheckpointStore::removeIncomplete() const {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir_, ec)) {
         const std::string name = e.path().filename().string();
-        bool temp = name.rfind(".tmp-", 0) == 0;
-        bool unfinished = name.rfind("step-", 0) == 0 && !fs::exists(e.path() / "trainer_state.json");
+        int64_t step = 0;
+        bool temp = name.rfind(run_folder::kTemporaryPrefix, 0) == 0;
+        bool unfinished = run_folder::parseCheckpointDirName(name, step) && !fs::exists(e.path() / run_folder::kCheckpointStateFile);
         if (temp || unfinished) {
             fs::remove_all(e.path(), ec);
             ++removed;

@@ -37,6 +37,7 @@ public:
     const std::string& folder() const { return dir_; }
 
 private:
+    std::string runDir_;
     std::string dir_;
     int keep_;
 };

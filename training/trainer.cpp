@@ -1,6 +1,7 @@
 #include "training/trainer.h"
 
 #include "training/checkpoint_store.h"
+#include "training/run_folder.h"
 #include "training/memory_estimate.h"
 
 #include "core/atomic_file.h"
@@ -35,25 +36,6 @@ const char* statusName(RunResult::Status s) {
     case RunResult::Diverged: return "diverged";
     }
     return "?";
-}
-
-uint64_t TrainingData::fingerprint() const {
-    uint64_t h = 1469598103934665603ull;     // FNV-1a over ids and prompt lengths
-    auto mix = [&](uint64_t v) {
-        for (int i = 0; i < 8; ++i) {
-            h ^= (v >> (8 * i)) & 0xff;
-            h *= 1099511628211ull;
-        }
-    };
-    for (const auto* set : {&train, &validation}) {
-        mix(set->size());
-        for (const TrainingExample& e : *set) {
-            mix(uint64_t(e.promptLen));
-            mix(e.ids.size());
-            for (int32_t id : e.ids) mix(uint64_t(uint32_t(id)));
-        }
-    }
-    return h;
 }
 
 namespace {
@@ -164,20 +146,12 @@ private:
 
 Trainer::~Trainer() = default;
 
-json Trainer::readManifest(const std::string& runDir) {
-    const std::string path = (fs::path(runDir) / "run.json").string();
-    json j = json::parse(readTextFile(path, 1 << 24), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("format", "") != "swarm-run")
-        throw Error(path + ": not a Swarm Workbench run manifest");
-    return j;
-}
-
 std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::string& baseModelDir,
                                          const TrainConfig& config, TrainingData data) {
     config.validate();
     if (data.train.empty()) throw Error("the dataset has no training examples");
     std::error_code ec;
-    if (fs::exists(fs::path(runDir) / "run.json"))
+    if (run_folder::isRunFolder(runDir))
         throw Error(runDir + ": already holds a run (use resume, or choose another folder)");
     fs::create_directories(runDir, ec);
     if (ec) throw Error(runDir + ": cannot create the run folder: " + ec.message());
@@ -188,7 +162,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
     t->runDir_ = fs::absolute(runDir).lexically_normal().string();   // recorded paths must not depend on the cwd
     t->baseModelDir_ = baseModelDir;
     t->setUp(baseModelDir);
-    t->manifest_ = json{{"format", "swarm-run"},
+    t->manifest_ = json{{"format", run_folder::kManifestFormat},
                         {"version", 1},
                         {"created", utcTimestamp()},
                         {"base_model", fs::absolute(baseModelDir).string()},
@@ -208,11 +182,11 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData data) {
-    json manifest = readManifest(runDir);
+    json manifest = run_folder::readManifest(runDir);
     std::unique_ptr<Trainer> t(new Trainer());
     t->manifest_ = manifest;
     t->runDir_ = fs::absolute(runDir).lexically_normal().string();
-    t->config_ = TrainConfig::fromJson(manifest.at("config"), runDir + "/run.json");
+    t->config_ = TrainConfig::fromJson(manifest.at("config"), run_folder::manifestPath(runDir));
     t->baseModelDir_ = manifest.value("base_model", "");
     if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))
         throw Error(runDir + ": the dataset differs from the one this run started with (different examples or "
@@ -284,7 +258,7 @@ void Trainer::writeManifest(const std::string& status, const RunResult* result) 
         if (!result->finalModelDir.empty()) manifest_["final_model"] = result->finalModelDir;
         if (!result->message.empty()) manifest_["message"] = result->message;
     }
-    writeFileAtomically((fs::path(runDir_) / "run.json").string(), manifest_.dump(2) + "\n");
+    run_folder::writeManifest(runDir_, manifest_);
 }
 
 json Trainer::trainerState() const {
@@ -334,7 +308,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
     const ModelConfig& mc = model_->config();
     const int64_t L = mc.n_layer, E = mc.num_experts;
     const bool bf16 = config_.precision == "bf16";
-    MetricsCsv csv((fs::path(runDir_) / "metrics.csv").string(), step_);
+    MetricsCsv csv(run_folder::metricsPath(runDir_), step_);
     std::vector<torch::Tensor> params = model_->parameters();
     const int64_t startStep = step_;
     const auto sessionStart = Clock::now();
@@ -357,7 +331,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         r.message = message;
         r.seconds = elapsedNow();
         if (status == RunResult::Finished) {
-            r.finalModelDir = (fs::path(runDir_) / "final").string();
+            r.finalModelDir = run_folder::finalModelDir(runDir_);
             Gpt2Tokenizer tokenizer = Gpt2Tokenizer::bundled();
             saveEveModel(r.finalModelDir, model_, DType::F32, &tokenizer);
         }

@@ -4,6 +4,7 @@
 // Observers receive plain C++ callbacks on the training thread; the GUI wraps them in signals.
 #include "training/batch_plan.h"
 #include "training/train_config.h"
+#include "training/training_data.h"
 
 #include "model/eve_model.h"
 #include "core/project_store.h"
@@ -17,16 +18,6 @@
 #include <vector>
 
 namespace swarm {
-
-struct TrainingData {
-    std::vector<TrainingExample> train;
-    std::vector<TrainingExample> validation;
-    std::string datasetName;
-    int64_t datasetId = 0;
-    std::string projectPath;          // recorded in run.json so that a resume finds the data again
-    // Identifies the examples and their order; a resumed run refuses different data.
-    uint64_t fingerprint() const;
-};
 
 struct StepMetrics {
     int64_t step = 0;                 // optimiser steps done, 1-based
@@ -87,8 +78,6 @@ public:
                                            const TrainConfig& config, TrainingData data);
     // Continues runDir from its latest checkpoint (or from the start if none was written).
     static std::unique_ptr<Trainer> resume(const std::string& runDir, TrainingData data);
-    // Reads RUN_DIR/run.json (to find the dataset a resume needs).
-    static nlohmann::json readManifest(const std::string& runDir);
 
     ~Trainer();
     RunResult run(TrainingObserver* observer = nullptr, const std::atomic<int>* control = nullptr);

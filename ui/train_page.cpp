@@ -9,6 +9,7 @@
 #include "training/memory_estimate.h"
 #include "core/format.h"
 #include "datasets/dataset_store.h"
+#include "training/run_folder.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -437,7 +438,7 @@ void TrainPage::start() {
     QString name = runName_->text().trimmed();
     if (name.isEmpty()) name = QString("%1-%2").arg(dataset_->currentText(), QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss"));
     const QString runDir = QDir(settings.runsFolder).filePath(name);
-    if (QFileInfo::exists(runDir + "/run.json")) {
+    if (run_folder::isRunFolder(runDir.toStdString())) {
         QMessageBox::warning(this, tr("Training"), tr("A run named '%1' exists already: choose another name.").arg(name));
         return;
     }

@@ -63,7 +63,7 @@ private:
     void clearCharts();
     void setFormConfig(const TrainConfig& c);
     void updateButtons();
-    TrainingData loadData(int64_t datasetId) const;
+
     void showHeatmap(const std::vector<std::vector<double>>& share, const std::vector<double>& entropy);
 
     QString projectPath_;

@@ -1,5 +1,6 @@
 #include "ui/training_controller.h"
 
+#include "training/run_folder.h"
 #include "training/run_store.h"
 
 #include "core/error.h"
@@ -67,31 +68,18 @@ void TrainingController::waitForFinished() {
     thread_ = nullptr;
 }
 
-TrainingData loadTrainingData(const std::string& projectPath, int64_t datasetId) {
-    ProjectStore project = ProjectStore::open(projectPath);
-    std::optional<DatasetInfo> ds = DatasetStore(project).findDataset(datasetId);
-    if (!ds) throw Error(projectPath + ": the run's dataset (id " + std::to_string(datasetId) + ") is no longer in the project");
-    TrainingData data;
-    data.datasetName = ds->name;
-    data.datasetId = ds->id;
-    data.projectPath = projectPath;
-    data.train = DatasetStore(project).trainingExamples(ds->id, Split::Train);
-    data.validation = DatasetStore(project).trainingExamples(ds->id, Split::Validation);
-    return data;
-}
-
 bool TrainingController::startNew(const QString& projectPath, const QString& runDir, const QString& runName,
                                   const QString& baseModel, const TrainConfig& config, int64_t datasetId) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString();
-    return launch([=] { return Trainer::create(dir, base, config, loadTrainingData(project, datasetId)); }, projectPath,
+    return launch([=] { return Trainer::create(dir, base, config, loadTrainingData(project, std::to_string(datasetId))); }, projectPath,
                   runDir, runName);
 }
 
 bool TrainingController::resume(const QString& projectPath, const QString& runDir) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString();
     return launch([=] {
-        nlohmann::json manifest = Trainer::readManifest(dir);
-        return Trainer::resume(dir, loadTrainingData(project, manifest["dataset"].value("id", int64_t(0))));
+        nlohmann::json manifest = run_folder::readManifest(dir);
+        return Trainer::resume(dir, loadTrainingData(project, std::to_string(manifest["dataset"].value("id", int64_t(0)))));
     }, projectPath, runDir, QFileInfo(runDir).fileName());
 }
 

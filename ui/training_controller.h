@@ -15,9 +15,6 @@
 
 namespace swarm::ui {
 
-// The training and validation examples of a project dataset (read on the calling thread).
-TrainingData loadTrainingData(const std::string& projectPath, int64_t datasetId);
-
 class TrainingController : public QObject {
     Q_OBJECT
 public:

@@ -54,7 +54,7 @@ struct EvalSettings {
     int batchSize = 8;               // sequences decoded together (batched decode)
     int threads = 0;                 // engine threads; 0: all cores
     std::string dtype;               // engine weight type (f32, bf16, f16, q8_0); empty: as stored
-    int sqlTimeLimitMs = 2000;
+    int sqlTimeLimitMs = 2000;       // SQL metric: the wall-clock last resort per query (metrics::SqlOptions)
     // The fields that change results (the reuse key): all but batchSize and threads.
     nlohmann::json key() const;
     nlohmann::json toJson() const;

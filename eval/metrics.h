@@ -37,7 +37,16 @@ bool exactMatch(std::string_view output, std::string_view reference);
 // SQL
 
 struct SqlOptions {
-    int timeLimitMs = 2000;           // per query (reference and prediction each)
+    // Per query (reference and prediction each): at most this many SQLite virtual-machine
+    // instructions. An operation count, not a time, so that a prediction gets the same verdict on
+    // a fast idle machine and a loaded 2-core CI runner. 10M instructions take 0.2-0.3 s on one
+    // core; the largest query of the sample data (a 3-way cross join over 30-row tables, ordered)
+    // takes 0.5M.
+    uint64_t maxVmSteps = 10'000'000;
+    // Last resort, per query: a wall-clock limit for queries whose single instructions are slow
+    // (one megabyte string built per row, say), which the operation count does not bound. It is
+    // set far above what maxVmSteps takes, so that it decides only for such queries.
+    int timeLimitMs = 2000;
     int rowsPerTable = 24;            // random rows per table besides those holding the literals
     size_t maxResultRows = 20000;     // a result larger than this counts as a failure
     uint64_t seed = 1;
@@ -49,7 +58,7 @@ struct SqlScore {
     bool referenceOk = false;         // the reference ran (else execution accuracy is undefined)
     bool executed = false;            // the prediction ran to completion
     bool correct = false;             // same result multiset (ordered when the reference has ORDER BY)
-    std::string error;                // why the prediction failed: "refused: ...", "time limit", ...
+    std::string error;                // why the prediction failed: "refused: ...", "operation limit", ...
 };
 
 // The CREATE TABLE statements found in `text` (e.g. the prompt with the example's context).

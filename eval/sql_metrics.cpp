@@ -4,8 +4,9 @@
 // and, in its first rows, the literal values that the reference query and the question mention
 // (so that WHERE clauses select something). The filled database is then serialised into a second,
 // read-only connection with an authorizer that admits only reads: a prediction that writes,
-// attaches, runs a pragma or creates anything is refused at prepare time; one that runs too long is
-// interrupted by the progress handler; one that returns too many rows fails.
+// attaches, runs a pragma or creates anything is refused at prepare time; one that runs too many
+// virtual-machine instructions is interrupted by the progress handler; one that returns too many
+// rows fails.
 #include "eval/metrics.h"
 #include "core/rng.h"
 
@@ -124,14 +125,25 @@ int readOnlyAuthorizer(void* refused, int action, const char*, const char* a, co
     }
 }
 
-struct Deadline {
-    std::chrono::steady_clock::time_point at;
-    bool hit = false;
+// What one query may spend: VM instructions, counted through the progress handler, and the
+// wall-clock last resort (see SqlOptions).
+struct QueryBudget {
+    static constexpr int kInterval = 1000;   // instructions between progress-handler calls
+    uint64_t maxSteps = 0;
+    uint64_t steps = 0;
+    std::chrono::steady_clock::time_point deadline;
+    enum class Hit { None, Steps, Time } hit = Hit::None;
 };
+
 int progressCheck(void* p) {
-    auto* d = static_cast<Deadline*>(p);
-    if (std::chrono::steady_clock::now() >= d->at) {
-        d->hit = true;
+    auto* b = static_cast<QueryBudget*>(p);
+    b->steps += QueryBudget::kInterval;
+    if (b->steps > b->maxSteps) {
+        b->hit = QueryBudget::Hit::Steps;
+        return 1;
+    }
+    if (std::chrono::steady_clock::now() >= b->deadline) {
+        b->hit = QueryBudget::Hit::Time;
         return 1;
     }
     return 0;
@@ -198,8 +210,10 @@ QueryResult runQuery(sqlite3* db, std::string_view sql, const SqlOptions& option
         r.error = "refused: the statement writes";
         return r;
     }
-    Deadline deadline{std::chrono::steady_clock::now() + std::chrono::milliseconds(options.timeLimitMs)};
-    sqlite3_progress_handler(db, 1000, progressCheck, &deadline);
+    QueryBudget budget;
+    budget.maxSteps = options.maxVmSteps;
+    budget.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.timeLimitMs);
+    sqlite3_progress_handler(db, QueryBudget::kInterval, progressCheck, &budget);
     const int cols = sqlite3_column_count(st.get());
     int step;
     while ((step = sqlite3_step(st.get())) == SQLITE_ROW) {
@@ -217,7 +231,12 @@ QueryResult runQuery(sqlite3* db, std::string_view sql, const SqlOptions& option
     }
     sqlite3_progress_handler(db, 0, nullptr, nullptr);
     if (step != SQLITE_DONE) {
-        r.error = deadline.hit ? "time limit (" + std::to_string(options.timeLimitMs) + " ms)" : sqlite3_errmsg(db);
+        if (budget.hit == QueryBudget::Hit::Steps)
+            r.error = "operation limit (" + std::to_string(options.maxVmSteps) + " SQLite VM instructions)";
+        else if (budget.hit == QueryBudget::Hit::Time)
+            r.error = "time limit (" + std::to_string(options.timeLimitMs) + " ms)";
+        else
+            r.error = sqlite3_errmsg(db);
         return r;
     }
     r.ok = true;

@@ -89,17 +89,43 @@ private slots:
         QVERIFY2(del.error.rfind("refused", 0) == 0, del.error.c_str());
         QVERIFY(!QFile::exists("/tmp/swarm-eval-attack.db"));
 
-        SqlOptions o;
-        o.timeLimitMs = 300;
-        const auto t0 = std::chrono::steady_clock::now();
-        SqlScore loop = scoreSql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
-                                 "SELECT COUNT(*) FROM head", kHead, "", o);
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        QVERIFY(!loop.executed);
-        QVERIFY2(loop.error.find("time limit") != std::string::npos, loop.error.c_str());
-        QVERIFY(s < 3.0);
-        SqlScore huge = scoreSql("SELECT * FROM head a, head b, head c, head d", "SELECT COUNT(*) FROM head", kHead, "", o);
+        SqlScore huge = scoreSql("SELECT * FROM head a, head b, head c, head d", "SELECT COUNT(*) FROM head", kHead, "");
         QVERIFY(!huge.executed);
+    }
+
+    // A runaway query is stopped by the operation count, not by the clock: with the wall-clock
+    // guard out of reach (10 minutes) it still ends, with the same reason every time, and a budget
+    // that a query needs all of still lets it finish.
+    void sqlRunawayQueryStopsOnTheOperationCount() {
+        const char* loop = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        SqlOptions o;
+        o.timeLimitMs = 600000;
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int run = 0; run < 3; ++run) {
+            SqlScore s = scoreSql(loop, "SELECT COUNT(*) FROM head", kHead, "", o);
+            QVERIFY(s.parses && !s.executed && !s.correct);
+            QCOMPARE(s.error, std::string("operation limit (10000000 SQLite VM instructions)"));
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        QVERIFY2(seconds < 60.0, qPrintable(QString::number(seconds)));
+
+        // The counting recursion up to 1000 takes about 17,000 instructions: a budget of
+        // 200000 lets it finish, one of 2000 stops it (the same verdict on any machine).
+        const char* counted = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT count(*) FROM c";
+        o.maxVmSteps = 200000;
+        SqlScore enough = scoreSql(counted, "SELECT 1000", kHead, "", o);
+        QVERIFY2(enough.executed && enough.correct, enough.error.c_str());
+        o.maxVmSteps = 2000;
+        SqlScore tight = scoreSql(counted, "SELECT 1000", kHead, "", o);
+        QVERIFY(!tight.executed);
+        QCOMPARE(tight.error, std::string("operation limit (2000 SQLite VM instructions)"));
+
+        // The wall clock remains the last resort: a 1 ms guard with an unreachable operation budget.
+        o.maxVmSteps = uint64_t(1) << 62;
+        o.timeLimitMs = 1;
+        SqlScore timed = scoreSql(loop, "SELECT COUNT(*) FROM head", kHead, "", o);
+        QVERIFY(!timed.executed);
+        QCOMPARE(timed.error, std::string("time limit (1 ms)"));
     }
 
     void sqlBadOutputs() {

@@ -4,6 +4,7 @@
 #include "datasets/dataset_import.h"
 #include "core/error.h"
 #include "datasets/dataset_store.h"
+#include "test_util.h"
 
 #include <sqlite3.h>
 
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 using namespace swarm;
+using swarm::test::errorOf;
+using swarm::test::writeFile;
 using nlohmann::json;
 
 namespace {
@@ -25,20 +28,6 @@ namespace {
 const std::string kData = std::string(SWARM_TEST_DATA_DIR) + "/datasets/";
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
-
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-void writeFile(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-}
 
 void writeJsonl(const std::string& path, const std::vector<json>& rows) {
     std::ofstream f(path, std::ios::binary);

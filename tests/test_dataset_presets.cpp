@@ -5,6 +5,7 @@
 #include "datasets/dataset_presets.h"
 #include "core/error.h"
 #include "datasets/dataset_store.h"
+#include "test_util.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -12,20 +13,12 @@
 #include <fstream>
 
 using namespace swarm;
+using swarm::test::errorOf;
 using nlohmann::json;
 
 namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
-
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // Records shaped like each published dataset (written for this test).
 std::vector<std::pair<std::string, std::vector<json>>> presetRecords() {

@@ -2,6 +2,7 @@
 // line numbers, malformed records (reported one by one) and unreadable files (one clear error).
 #include "datasets/dataset_reader.h"
 #include "core/error.h"
+#include "test_util.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -9,6 +10,8 @@
 #include <fstream>
 
 using namespace swarm;
+using swarm::test::errorOf;
+using swarm::test::writeFile;
 using nlohmann::json;
 
 namespace {
@@ -26,20 +29,6 @@ Read readAll(const std::string& path, ReaderOptions o = {}) {
     SourceRecord rec;
     while (r.reader->next(rec)) r.records.push_back(rec);
     return r;
-}
-
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-void writeFile(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
 QString q(const std::string& s) { return QString::fromStdString(s); }

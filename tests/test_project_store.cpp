@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/project_store.h"
 #include "datasets/dataset_store.h"
+#include "test_util.h"
 
 #include <sqlite3.h>
 
@@ -12,17 +13,9 @@
 #include <fstream>
 
 using namespace swarm;
+using swarm::test::errorOf;
 
 namespace {
-
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 int64_t scalar(sqlite3* db, const std::string& sql) {
     SqlStatement st(db, sql);

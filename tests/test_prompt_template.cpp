@@ -3,22 +3,15 @@
 #include "core/error.h"
 #include "datasets/field_path.h"
 #include "datasets/prompt_template.h"
+#include "test_util.h"
 
 #include <QtTest>
 
 using namespace swarm;
+using swarm::test::errorOf;
 using nlohmann::json;
 
 namespace {
-
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 

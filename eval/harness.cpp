@@ -1,71 +1,38 @@
+// The evaluation harness: reads the split, runs the model over the examples that are not stored
+// yet and stores each one scored. Generation goes through engine::Generation (one example at a
+// time) or engine::BatchDecoder (several in flight), the paths the Playground and the server use,
+// so that an evaluation measures exactly what they produce. The tables: eval_store.cpp.
 #include "eval/harness.h"
+#include "eval/eval_store_rows.h"
 
+#include "engine/batch_decoder.h"
 #include "engine/engine.h"
 
 #include "core/error.h"
-#include "datasets/prompt_template.h"
 #include "core/system.h"
-#include "core/format.h"
 #include "datasets/dataset_store.h"
+#include "datasets/prompt_template.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <filesystem>
-#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <set>
-#include <sstream>
+#include <thread>
 
 namespace swarm::eval {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-void registerEvaluationSchema() {
-    ProjectStore::registerMigration("evaluation", 1, "eval runs and examples", R"SQL(
-CREATE TABLE eval_runs (
-  id INTEGER PRIMARY KEY,
-  model_path TEXT NOT NULL,
-  model_name TEXT NOT NULL,
-  model_kind TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  dataset_id INTEGER NOT NULL,
-  dataset_name TEXT NOT NULL,
-  preset TEXT NOT NULL DEFAULT '',
-  split TEXT NOT NULL,
-  settings TEXT NOT NULL,
-  settings_key TEXT NOT NULL,
-  metrics TEXT NOT NULL,
-  status TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  n_total INTEGER NOT NULL DEFAULT 0,
-  n_done INTEGER NOT NULL DEFAULT 0,
-  summary TEXT NOT NULL DEFAULT '{}',
-  perf TEXT NOT NULL DEFAULT '{}',
-  message TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX eval_runs_key ON eval_runs (fingerprint, dataset_id, split, settings_key);
-CREATE TABLE eval_examples (
-  run_id INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
-  example_id INTEGER NOT NULL,
-  position INTEGER NOT NULL,
-  prompt TEXT NOT NULL,
-  reference TEXT NOT NULL,
-  has_reference INTEGER NOT NULL,
-  output TEXT NOT NULL,
-  scores TEXT NOT NULL,
-  detail TEXT NOT NULL DEFAULT '{}',
-  latency_ms REAL NOT NULL,
-  prompt_tokens INTEGER NOT NULL,
-  output_tokens INTEGER NOT NULL,
-  finish TEXT NOT NULL,
-  PRIMARY KEY (run_id, example_id)
-);
-)SQL");
-}
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -173,163 +140,147 @@ ModelRef resolveModel(const std::string& input) {
 }
 
 
-// ---------------------------------------------------------------------------------------------
-// Settings
-
-json EvalSettings::key() const {
-    return json{{"split", split},       {"limit", limit}, {"metrics", metrics}, {"max_new_tokens", maxNewTokens},
-                {"temperature", temperature}, {"top_k", topK}, {"top_p", topP}, {"seed", seed},
-                {"dtype", dtype},       {"sql_time_limit_ms", sqlTimeLimitMs}};
-}
-
-json EvalSettings::toJson() const {
-    json j = key();
-    j["batch_size"] = batchSize;
-    j["threads"] = threads;
-    return j;
-}
 
 // ---------------------------------------------------------------------------------------------
-// Store
+// One evaluate() call
 
 namespace {
 
-constexpr const char* kRunColumns =
-    "SELECT id, model_path, model_name, model_kind, fingerprint, dataset_id, dataset_name, preset, split, settings, "
-    "metrics, status, created_at, updated_at, n_total, n_done, summary, perf, message FROM eval_runs ";
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-json parseOr(std::string_view text, json fallback) {
-    json j = json::parse(text.begin(), text.end(), nullptr, false);
-    return j.is_discarded() ? fallback : j;
-}
+// What the steps of one evaluate() call share.
+struct EvalRun {
+    EvalRun(ProjectStore& p, const EvalSettings& s, const EvalCallbacks& c) : project(p), settings(s), callbacks(c) {}
+    ProjectStore& project;
+    const EvalSettings& settings;
+    const EvalCallbacks& callbacks;
+    Clock::time_point started = Clock::now();
+    DatasetInfo dataset;
+    std::vector<std::string> families;
+    ModelRef model;
+    EvalSettings effective;                  // settings with the split's canonical name
+    std::vector<StoredExample> examples;     // the evaluated split, by position
+    int64_t runId = 0;
+    std::set<int64_t> done;                  // examples stored by earlier calls
+    std::vector<size_t> pending;             // positions of the others
+    int64_t storedHere = 0;                  // stored by this call
+    json perf = json::object();              // of earlier calls
 
-EvalRunInfo readRun(const SqlStatement& q) {
-    EvalRunInfo r;
-    r.id = q.columnInt(0);
-    r.modelPath = q.columnText(1);
-    r.modelName = q.columnText(2);
-    r.modelKind = q.columnText(3);
-    r.fingerprint = q.columnText(4);
-    r.datasetId = q.columnInt(5);
-    r.datasetName = q.columnText(6);
-    r.preset = q.columnText(7);
-    r.split = q.columnText(8);
-    r.settings = parseOr(q.columnTextView(9), json::object());
-    json m = parseOr(q.columnTextView(10), json::array());
-    for (const json& v : m)
-        if (v.is_string()) r.metrics.push_back(v.get<std::string>());
-    r.status = q.columnText(11);
-    r.createdAt = q.columnText(12);
-    r.updatedAt = q.columnText(13);
-    r.total = q.columnInt(14);
-    r.done = q.columnInt(15);
-    r.summary = parseOr(q.columnTextView(16), json::object());
-    r.perf = parseOr(q.columnTextView(17), json::object());
-    r.message = q.columnText(18);
-    return r;
-}
-
-std::string dumpSafe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-} // namespace
-
-std::vector<EvalRunInfo> EvalStore::runs(int64_t datasetId) const {
-    std::vector<EvalRunInfo> out;
-    SqlStatement q(project_.handle(), std::string(kRunColumns) + (datasetId ? "WHERE dataset_id = ?1 " : "") +
-                                          "ORDER BY id DESC");
-    if (datasetId) q.bind(1, datasetId);
-    while (q.step()) out.push_back(readRun(q));
-    return out;
-}
-
-std::optional<EvalRunInfo> EvalStore::run(int64_t id) const {
-    SqlStatement q(project_.handle(), std::string(kRunColumns) + "WHERE id = ?1");
-    q.bind(1, id);
-    if (!q.step()) return std::nullopt;
-    return readRun(q);
-}
-
-std::optional<EvalRunInfo> EvalStore::find(const std::string& fingerprint, int64_t datasetId, const std::string& split,
-                                           const json& settingsKey) const {
-    SqlStatement q(project_.handle(), std::string(kRunColumns) +
-                                          "WHERE fingerprint = ?1 AND dataset_id = ?2 AND split = ?3 AND "
-                                          "settings_key = ?4 ORDER BY (status = 'done') DESC, id DESC LIMIT 1");
-    q.bind(1, fingerprint).bind(2, datasetId).bind(3, split).bind(4, settingsKey.dump());
-    if (!q.step()) return std::nullopt;
-    return readRun(q);
-}
-
-std::vector<EvalExampleRow> EvalStore::examples(int64_t runId) const {
-    std::vector<EvalExampleRow> out;
-    SqlStatement q(project_.handle(),
-                   "SELECT example_id, position, prompt, reference, has_reference, output, scores, detail, latency_ms, "
-                   "prompt_tokens, output_tokens, finish FROM eval_examples WHERE run_id = ?1 ORDER BY position");
-    q.bind(1, runId);
-    while (q.step()) {
-        EvalExampleRow e;
-        e.exampleId = q.columnInt(0);
-        e.position = q.columnInt(1);
-        e.prompt = q.columnText(2);
-        e.reference = q.columnText(3);
-        e.hasReference = q.columnInt(4) != 0;
-        e.output = q.columnText(5);
-        json s = parseOr(q.columnTextView(6), json::object());
-        for (auto it = s.begin(); it != s.end(); ++it)
-            if (it->is_number()) e.scores[it.key()] = it->get<double>();
-        e.detail = parseOr(q.columnTextView(7), json::object());
-        e.latencyMs = q.columnDouble(8);
-        e.promptTokens = int(q.columnInt(9));
-        e.outputTokens = int(q.columnInt(10));
-        e.finish = q.columnText(11);
-        out.push_back(std::move(e));
+    int64_t total() const { return int64_t(examples.size()); }
+    int64_t reused() const { return int64_t(done.size()); }
+    void progress(EvalProgress p) const {
+        p.elapsedSeconds = secondsSince(started);
+        if (callbacks.progress) callbacks.progress(p);
     }
-    return out;
+    void log(const std::string& s) const {
+        if (callbacks.log) callbacks.log(s);
+    }
+    bool cancelled() const { return callbacks.cancel && callbacks.cancel->load(); }
+};
+
+// The dataset, the split's examples, the metrics and the model; throws for any of them missing.
+void readInputs(EvalRun& r, const std::string& modelPath, const std::string& datasetName) {
+    r.dataset = DatasetStore(r.project).dataset(datasetName);
+    Split split;
+    if (!parseSplit(r.settings.split, split))
+        throw Error("unknown split '" + r.settings.split + "' (train, validation, test)");
+    r.families = metrics::parseMetrics(r.settings.metrics, r.dataset.preset);
+    if (r.settings.maxNewTokens <= 0) throw Error("max new tokens must be > 0");
+    r.model = resolveModel(modelPath);
+    r.examples = DatasetStore(r.project).examples(r.dataset.id, split, 0, r.settings.limit > 0 ? r.settings.limit : -1);
+    if (r.examples.empty())
+        throw Error("dataset '" + r.dataset.name + "' has no " + std::string(splitName(split)) + " examples");
+    r.effective = r.settings;
+    r.effective.split = splitName(split);
 }
 
-void EvalStore::deleteRun(int64_t id) {
-    SqlTransaction tx(project_.handle());
-    SqlStatement(project_.handle(), "DELETE FROM eval_examples WHERE run_id = ?1").bind(1, id).run();
-    SqlStatement(project_.handle(), "DELETE FROM eval_runs WHERE id = ?1").bind(1, id).run();
-    tx.commit();
+// Finds the stored run of the same model files, split and settings: returns it when it is
+// complete (reused); otherwise resumes it, or creates a new one, and lists what is left to do.
+std::optional<EvalRunInfo> openRun(EvalRun& r, EvalStore& store) {
+    sqlite3* db = r.project.handle();
+    std::optional<EvalRunInfo> existing = store.find(r.model.fingerprint, r.dataset.id, r.effective.split, r.effective.key());
+    if (existing) {
+        r.runId = existing->id;
+        for (const EvalExampleRow& e : store.examples(r.runId)) r.done.insert(e.exampleId);
+        if (existing->status == "done" && r.reused() >= r.total()) {
+            r.log("reusing evaluation run " + std::to_string(r.runId) + " (same model files, split and settings)");
+            existing->reused = true;
+            r.progress({existing->total, existing->total, existing->total, 0, 0, "done"});
+            return existing;
+        }
+        r.log("resuming evaluation run " + std::to_string(r.runId) + ": " + std::to_string(r.done.size()) + " of " +
+              std::to_string(r.examples.size()) + " examples already done");
+        r.perf = existing->perf;
+    } else {
+        r.runId = insertRun(db, r.model, r.dataset, r.effective, r.families, r.total());
+    }
+    setRunRunning(db, r.runId, r.total());
+    for (size_t i = 0; i < r.examples.size(); ++i)
+        if (!r.done.count(r.examples[i].id)) r.pending.push_back(i);
+    return std::nullopt;
 }
 
-json EvalStore::resummarize(int64_t runId) {
-    auto info = run(runId);
-    if (!info) throw Error("no evaluation run " + std::to_string(runId));
-    std::vector<metrics::ScoredExample> scored;
-    for (EvalExampleRow& e : examples(runId))
-        scored.push_back({std::move(e.output), std::move(e.reference), e.hasReference, std::move(e.scores)});
-    json summary = metrics::aggregate(info->metrics, scored).toJson();
-    summary["examples"] = scored.size();
-    SqlStatement(project_.handle(), "UPDATE eval_runs SET summary = ?1, updated_at = ?2 WHERE id = ?3")
-        .bind(1, dumpSafe(summary))
-        .bind(2, utcTimestamp())
-        .bind(3, runId)
-        .run();
-    return summary;
+engine::Model loadModel(const EvalRun& r, double& loadSeconds) {
+    engine::LoadOptions lo;
+    lo.threads = r.settings.threads;
+    if (!r.settings.dtype.empty()) {
+        engine::WType w;
+        if (!engine::parseWType(r.settings.dtype, w)) throw Error("unknown dtype '" + r.settings.dtype + "'");
+        lo.dtype = w;
+    }
+    const auto t0 = Clock::now();
+    engine::Model m = engine::Model::load(r.model.path, lo);
+    loadSeconds = secondsSince(t0);
+    for (const std::string& w : m.warnings()) r.log("model: " + w);
+    return m;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Evaluation
+// Generation
 
-namespace {
-
-struct Slot {
-    const StoredExample* example = nullptr;
-    size_t position = 0;
-    std::vector<int32_t> prompt;
-    std::vector<int32_t> history;        // prompt + generated (for the repetition penalty)
-    std::vector<int32_t> generated;
-    std::string text;
-    std::unique_ptr<engine::Sampler> sampler;
-    bool active = false;
-    std::string finish;
-    double nll = 0;
-    int refTokens = 0;
-    bool hasLoss = false;
-    double prefillSeconds = 0;
-    double latencyMs = 0;
+// How every example of the run is generated.
+struct GenerationPlan {
+    engine::SamplingOptions sampling;        // the run's seed; each example adds its id
+    engine::SessionOptions session;          // context: the longest example plus the new tokens
+    std::string lead;                        // what the format puts before the response (" "): not part of the answer
+    bool referenceLoss = false;              // the "loss" family: the reference's loss is measured too
+    int batch = 1;                           // the batch size setting
+    int inFlight = 1;                        // examples generated at once
 };
+
+GenerationPlan planGeneration(const engine::Model& m, const EvalRun& r) {
+    GenerationPlan plan;
+    const EvalSettings& s = r.settings;
+    plan.sampling.temperature = s.temperature;
+    plan.sampling.topK = s.topK;
+    plan.sampling.topP = s.topP;
+    plan.sampling.seed = s.seed;
+    plan.sampling.maxTokens = s.maxNewTokens;
+    plan.sampling.truncatePrompt = true;
+    // The chat format's turn marker ends a generation that runs past its answer.
+    ChatFormat format;
+    if (r.dataset.mapping.contains("chat_format") && r.dataset.mapping["chat_format"].is_string()) {
+        try {
+            format = ChatFormat::parse(r.dataset.mapping["chat_format"].get<std::string>());
+        } catch (const Error&) {
+        }
+    }
+    std::string head = format.head();
+    const std::string rt = format.responseText("");
+    plan.lead = rt.substr(0, rt.find_first_not_of(" \t\n"));
+    while (!head.empty() && head.back() == ' ') head.pop_back();
+    if (!head.empty()) plan.sampling.stop.push_back("\n" + head);
+    engine::validateSamplingOptions(plan.sampling);
+
+    int longest = 1;
+    for (size_t i : r.pending) longest = std::max(longest, int(r.examples[i].ids.size()));
+    plan.session.context = int(std::min<int64_t>(m.config().block_size, int64_t(longest) + s.maxNewTokens + 1));
+    plan.referenceLoss = std::find(r.families.begin(), r.families.end(), "loss") != r.families.end();
+    plan.batch = std::clamp(s.batchSize, 1, 64);
+    plan.inFlight = std::min(plan.batch, int(r.pending.size()));
+    return plan;
+}
 
 double logSoftmaxAt(const float* logits, int n, int32_t target) {
     float mx = logits[0];
@@ -339,366 +290,339 @@ double logSoftmaxAt(const float* logits, int n, int32_t target) {
     return double(logits[target] - mx) - std::log(sum);
 }
 
-using Clock = std::chrono::steady_clock;
-double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// The reference answer's loss under the model: -log p of each response token (and the EOS)
+// given everything before it, from one prefill of the whole example.
+struct ReferenceLoss {
+    bool measured = false;
+    double nll = 0;
+    int tokens = 0;
+    int prefillTokens = 0;
+    double prefillSeconds = 0;
+};
 
-} // namespace
-
-namespace {
-
-// Best effort: when the database itself is what failed, the run stays as it was.
-void markRunFailed(sqlite3* db, int64_t runId, const std::string& message) {
-    try {
-        SqlStatement(db, "UPDATE eval_runs SET status = 'failed', message = ?1, updated_at = ?2 WHERE id = ?3")
-            .bind(1, message)
-            .bind(2, utcTimestamp())
-            .bind(3, runId)
-            .run();
-    } catch (const std::exception&) {
+ReferenceLoss referenceLoss(engine::Session& session, const std::vector<int32_t>& ids, int promptLen) {
+    ReferenceLoss loss;
+    const auto t0 = Clock::now();
+    session.reset();
+    session.prefill(ids, true);
+    const std::vector<float>& all = session.allLogits();
+    const int vocab = session.vocabSize();
+    for (size_t t = size_t(promptLen) - 1; t + 1 < ids.size(); ++t) {
+        loss.nll -= logSoftmaxAt(all.data() + t * size_t(vocab), vocab, ids[t + 1]);
+        ++loss.tokens;
     }
+    loss.measured = true;
+    loss.prefillTokens = int(ids.size());
+    loss.prefillSeconds = secondsSince(t0);
+    return loss;
+}
+
+// A stretch of the generation phase, in seconds since it started.
+using Span = std::pair<double, double>;
+
+// One example's generation, as a worker hands it over.
+struct Generated {
+    size_t position = 0;                     // in the evaluated split
+    engine::GenerateResult result;
+    ReferenceLoss loss;
+    Span lossSpan{0, 0};                     // when the reference loss was computed
+    double end = 0;                          // when the generation ended
+};
+
+// Where the workers generate: engine::generate() on the worker's own session when one example is
+// in flight, the shared BatchDecoder when several are.
+struct Generator {
+    std::shared_ptr<const engine::Model> model;
+    engine::BatchDecoder* decoder = nullptr;
+    const GenerationPlan* plan = nullptr;
+    const std::vector<StoredExample>* examples = nullptr;
+    std::function<bool()> halted;            // a cancel or a failure: stop between tokens
+    Clock::time_point phaseStart;
+};
+
+Generated generateExample(const Generator& g, engine::Session* own, size_t position) {
+    const StoredExample& ex = (*g.examples)[position];
+    const GenerationPlan& plan = *g.plan;
+    Generated out;
+    out.position = position;
+    const std::vector<int32_t>& ids = ex.ids;
+    const int promptLen = std::clamp<int>(ex.promptLen, 1, int(ids.size()));
+    if (plan.referenceLoss && !ex.response.empty() && int(ids.size()) > promptLen &&
+        int(ids.size()) <= plan.session.context) {
+        out.lossSpan.first = secondsSince(g.phaseStart);
+        out.loss = referenceLoss(*own, ids, promptLen);
+        out.lossSpan.second = secondsSince(g.phaseStart);
+    }
+    const std::vector<int32_t> prompt(ids.begin(), ids.begin() + promptLen);
+    engine::SamplingOptions sampling = plan.sampling;
+    sampling.seed += uint64_t(ex.id);
+    const engine::TokenCallback keepGoing = [&g](const engine::TokenEvent&) { return !g.halted(); };
+    out.result = g.decoder ? g.decoder->generate(g.model, prompt, sampling, keepGoing, plan.session)
+                           : engine::generate(*own, prompt, sampling, keepGoing);
+    out.end = secondsSince(g.phaseStart);
+    return out;
+}
+
+// Finished generations, from the workers to the thread that scores and stores them.
+class ResultQueue {
+public:
+    explicit ResultQueue(int workers) : running_(workers) {}
+    void push(Generated g) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        items_.push_back(std::move(g));
+        ready_.notify_one();
+    }
+    void fail(std::exception_ptr e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = e;
+    }
+    void workerDone() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --running_;
+        ready_.notify_one();
+    }
+    // Waits for a generation; false once every worker is done and none is left.
+    bool pop(Generated& out) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !items_.empty() || running_ == 0; });
+        if (items_.empty()) return false;
+        out = std::move(items_.front());
+        items_.pop_front();
+        return true;
+    }
+    std::exception_ptr error() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return error_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<Generated> items_;
+    int running_;
+    std::exception_ptr error_;
+};
+
+// A worker: takes the next pending example until none is left or the run is halted.
+void runWorker(const Generator& g, const std::vector<size_t>& pending, std::atomic<size_t>& next,
+               std::atomic<bool>& failed, ResultQueue& queue) {
+    try {
+        std::optional<engine::Session> own;   // the reference loss, and the generation when alone
+        if (!g.decoder || g.plan->referenceLoss) own.emplace(*g.model, g.plan->session);
+        for (size_t k; !g.halted() && (k = next++) < pending.size();)
+            queue.push(generateExample(g, own ? &*own : nullptr, pending[k]));
+    } catch (...) {
+        failed = true;
+        queue.fail(std::current_exception());
+    }
+    queue.workerDone();
+}
+
+// The disjoint union of spans, in order.
+std::vector<Span> unite(std::vector<Span> spans) {
+    std::sort(spans.begin(), spans.end());
+    std::vector<Span> out;
+    for (const Span& sp : spans) {
+        if (!out.empty() && sp.first <= out.back().second) out.back().second = std::max(out.back().second, sp.second);
+        else out.push_back(sp);
+    }
+    return out;
+}
+
+double length(const std::vector<Span>& disjoint) {
+    double total = 0;
+    for (const Span& sp : disjoint) total += sp.second - sp.first;
+    return total;
+}
+
+// Time covered by both (each disjoint and in order).
+double overlap(const std::vector<Span>& a, const std::vector<Span>& b) {
+    double total = 0;
+    for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+        total += std::max(0.0, std::min(a[i].second, b[j].second) - std::max(a[i].first, b[j].first));
+        if (a[i].second < b[j].second) ++i;
+        else ++j;
+    }
+    return total;
+}
+
+// Throughput of the run, summed over the calls that generated its examples.
+//
+// Times are wall-clock time: with several examples in flight their prefills and decode steps
+// take turns on the model, so summed per-example times would overstate the time spent. Prefill
+// time is the time with some prefill under way (a generation's or a reference loss's); decode
+// time is the time with some example decoding and no prefill under way. One example at a time,
+// both are the plain sums.
+struct PerfTotals {
+    double prefillTokens = 0, decodeTokens = 0;
+    double prefillSecondsBefore = 0, decodeSecondsBefore = 0;   // of earlier calls
+    int64_t peakRss = 0;
+    std::vector<Span> prefillSpans, decodeSpans;                // this call's
+
+    explicit PerfTotals(const json& stored)
+        : prefillTokens(stored.value("prefill_tokens", 0.0)), decodeTokens(stored.value("decode_tokens", 0.0)),
+          prefillSecondsBefore(stored.value("prefill_seconds", 0.0)),
+          decodeSecondsBefore(stored.value("decode_seconds", 0.0)),
+          peakRss(std::max<int64_t>(stored.value("peak_rss_bytes", int64_t(0)), currentRssBytes())) {}
+
+    void add(const Generated& g) {
+        const engine::GenerateResult& res = g.result;
+        prefillTokens += double(res.promptTokens + g.loss.prefillTokens);
+        // The first token comes from the prefill; every later one from one decode step.
+        decodeTokens += double(res.tokens.empty() ? 0 : res.tokens.size() - 1);
+        const double decodeStart = g.end - res.decodeSeconds;
+        prefillSpans.emplace_back(decodeStart - res.prefillSeconds, decodeStart);
+        if (g.loss.measured) prefillSpans.push_back(g.lossSpan);
+        decodeSpans.emplace_back(decodeStart, g.end);
+        peakRss = std::max(peakRss, currentRssBytes());
+    }
+
+    json toJson(const engine::Model& m, const EvalRun& r, const GenerationPlan& plan, double loadSeconds) const {
+        const std::vector<Span> prefills = unite(prefillSpans), decodes = unite(decodeSpans);
+        const double prefill = prefillSecondsBefore + length(prefills);
+        const double decode = decodeSecondsBefore + length(decodes) - overlap(decodes, prefills);
+        return json{{"prefill_tokens", prefillTokens},
+                    {"prefill_seconds", prefill},
+                    {"decode_tokens", decodeTokens},
+                    {"decode_seconds", decode},
+                    {"prefill_tok_s", prefill > 0 ? prefillTokens / prefill : 0.0},
+                    {"decode_tok_s", decode > 0 ? decodeTokens / decode : 0.0},
+                    {"peak_rss_bytes", peakRss},
+                    {"load_seconds", loadSeconds},
+                    {"threads", m.threads()},
+                    {"weight_type", m.stats().storedTypes},
+                    {"model_bytes", r.model.bytes},
+                    {"batch_size", plan.batch}};
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Scoring and storing
+
+EvalExampleRow scoredRow(const EvalRun& r, const GenerationPlan& plan, const Generated& g) {
+    const StoredExample& ex = r.examples[g.position];
+    const engine::GenerateResult& res = g.result;
+    std::string_view text = res.text;
+    if (!plan.lead.empty() && text.substr(0, plan.lead.size()) == plan.lead) text.remove_prefix(plan.lead.size());
+    EvalExampleRow row;
+    row.exampleId = ex.id;
+    row.position = int64_t(g.position);
+    row.prompt = ex.prompt;
+    row.reference = ex.response;
+    row.hasReference = !ex.response.empty();
+    row.output = sanitizeUtf8(text);
+    metrics::ExampleInput in{ex.prompt, ex.response, row.output, row.hasReference};
+    metrics::SqlOptions sqlOptions;
+    sqlOptions.timeLimitMs = r.settings.sqlTimeLimitMs;
+    row.detail = json::object();
+    row.scores = metrics::scoreExample(r.families, in, sqlOptions, &row.detail);
+    if (g.loss.measured && g.loss.tokens > 0) {
+        row.scores["#ref_nll"] = g.loss.nll;
+        row.scores["#ref_tokens"] = g.loss.tokens;
+        row.scores["ref_loss"] = g.loss.nll / g.loss.tokens;
+    }
+    row.latencyMs = (res.prefillSeconds + res.decodeSeconds) * 1000;
+    row.promptTokens = res.promptTokens;
+    row.outputTokens = int(res.tokens.size());
+    row.finish = engine::finishReasonName(res.finish);
+    return row;
+}
+
+// Stops the workers (between tokens) and waits for them, also when storing throws.
+struct WorkerGuard {
+    std::atomic<bool>& stop;
+    std::vector<std::thread> threads;
+    ~WorkerGuard() {
+        stop = true;
+        for (std::thread& t : threads) t.join();
+    }
+};
+
+// Generates the pending examples, `plan.inFlight` at a time, and stores each one scored as it
+// ends, in its own transaction. A cancel stops the generations in flight; they, and anything
+// that ends after the cancel was seen, are not stored and rerun on resume. False when cancelled.
+bool generateAndStore(EvalRun& r, const engine::Model& m, const GenerationPlan& plan, PerfTotals& perf) {
+    sqlite3* db = r.project.handle();
+    std::atomic<bool> stop{false}, failed{false};
+    std::unique_ptr<engine::BatchDecoder> decoder;
+    if (plan.inFlight > 1) decoder = std::make_unique<engine::BatchDecoder>(plan.inFlight);
+    Generator g;
+    g.model = std::make_shared<const engine::Model>(m);
+    g.decoder = decoder.get();
+    g.plan = &plan;
+    g.examples = &r.examples;
+    g.halted = [&] { return stop.load() || failed.load() || r.cancelled(); };
+    g.phaseStart = Clock::now();
+    ResultQueue queue(plan.inFlight);
+    std::atomic<size_t> next{0};
+    ExampleInserter inserter(db, r.runId);
+    {
+        WorkerGuard workers{stop, {}};
+        for (int w = 0; w < plan.inFlight; ++w)
+            workers.threads.emplace_back([&] { runWorker(g, r.pending, next, failed, queue); });
+        Generated item;
+        while (queue.pop(item)) {
+            perf.add(item);
+            if (stop || item.result.finish == engine::FinishReason::Callback) continue;
+            const EvalExampleRow row = scoredRow(r, plan, item);
+            SqlTransaction tx(db);
+            inserter.insert(row);
+            setRunDoneCount(db, r.runId, r.reused() + r.storedHere + 1);
+            tx.commit();
+            ++r.storedHere;
+            const int64_t left = int64_t(r.pending.size()) - r.storedHere;
+            r.progress({r.reused() + r.storedHere, r.total(), r.reused(), 0,
+                        secondsSince(g.phaseStart) / double(r.storedHere) * double(left), "generating"});
+            if (r.cancelled()) stop = true;
+        }
+    }
+    if (std::exception_ptr e = queue.error()) std::rethrow_exception(e);
+    return r.storedHere == int64_t(r.pending.size());
+}
+
+// Loads the model and generates what is left; false when a cancel stopped it.
+bool generatePending(EvalRun& r) {
+    r.progress({r.reused(), r.total(), r.reused(), 0, -1, "loading"});
+    double loadSeconds = 0;
+    const engine::Model m = loadModel(r, loadSeconds);
+    const GenerationPlan plan = planGeneration(m, r);
+    PerfTotals perf(r.perf);
+    const bool complete = generateAndStore(r, m, plan, perf);
+    setRunPerf(r.project.handle(), r.runId, perf.toJson(m, r, plan, loadSeconds));
+    return complete;
+}
+
+EvalRunInfo cancelRun(const EvalRun& r, EvalStore& store) {
+    store.resummarize(r.runId);
+    const std::string kept = std::to_string(r.reused() + r.storedHere);
+    setRunCancelled(r.project.handle(), r.runId, "cancelled after " + kept + " of " + std::to_string(r.total()) + " examples");
+    r.log("cancelled: " + kept + " examples kept");
+    return *store.run(r.runId);
+}
+
+EvalRunInfo finishRun(const EvalRun& r, EvalStore& store) {
+    r.progress({r.total(), r.total(), r.reused(), 0, 0, "scoring"});
+    store.resummarize(r.runId);
+    setRunDone(r.project.handle(), r.runId, r.total());
+    r.progress({r.total(), r.total(), r.reused(), 0, 0, "done"});
+    return *store.run(r.runId);
 }
 
 } // namespace
 
 EvalRunInfo evaluate(ProjectStore& project, const std::string& modelPath, const std::string& datasetName,
-                     const EvalSettings& settings, const EvalCallbacks& cb) {
-    const auto started = Clock::now();
-    auto progress = [&](EvalProgress p) {
-        p.elapsedSeconds = secondsSince(started);
-        if (cb.progress) cb.progress(p);
-    };
-    auto log = [&](const std::string& s) {
-        if (cb.log) cb.log(s);
-    };
-    auto cancelled = [&] { return cb.cancel && cb.cancel->load(); };
-
-    const DatasetInfo dataset = DatasetStore(project).dataset(datasetName);
-    Split split;
-    if (!parseSplit(settings.split, split)) throw Error("unknown split '" + settings.split + "' (train, validation, test)");
-    const std::vector<std::string> families = metrics::parseMetrics(settings.metrics, dataset.preset);
-    if (settings.maxNewTokens <= 0) throw Error("max new tokens must be > 0");
-    const ModelRef model = resolveModel(modelPath);
-    const std::vector<StoredExample> examples =
-        DatasetStore(project).examples(dataset.id, split, 0, settings.limit > 0 ? settings.limit : -1);
-    if (examples.empty())
-        throw Error("dataset '" + dataset.name + "' has no " + std::string(splitName(split)) + " examples");
-
-    EvalSettings effective = settings;
-    effective.split = splitName(split);
-    const json key = effective.key();
+                     const EvalSettings& settings, const EvalCallbacks& callbacks) {
+    EvalRun r(project, settings, callbacks);
+    readInputs(r, modelPath, datasetName);
     EvalStore store(project);
-    sqlite3* db = project.handle();
-
-    // Reuse or resume.
-    std::optional<EvalRunInfo> existing = store.find(model.fingerprint, dataset.id, effective.split, key);
-    int64_t runId = 0;
-    std::set<int64_t> done;
-    if (existing) {
-        runId = existing->id;
-        for (const EvalExampleRow& e : store.examples(runId)) done.insert(e.exampleId);
-        if (existing->status == "done" && int64_t(done.size()) >= int64_t(examples.size())) {
-            log("reusing evaluation run " + std::to_string(runId) + " (same model files, split and settings)");
-            existing->reused = true;
-            progress({existing->total, existing->total, existing->total, 0, 0, "done"});
-            return *existing;
-        }
-        log("resuming evaluation run " + std::to_string(runId) + ": " + std::to_string(done.size()) + " of " +
-            std::to_string(examples.size()) + " examples already done");
-    } else {
-        SqlStatement ins(db, "INSERT INTO eval_runs (model_path, model_name, model_kind, fingerprint, dataset_id, "
-                             "dataset_name, preset, split, settings, settings_key, metrics, status, created_at, "
-                             "updated_at, n_total) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', "
-                             "?12, ?12, ?13)");
-        ins.bind(1, model.path).bind(2, model.name).bind(3, model.kind).bind(4, model.fingerprint);
-        ins.bind(5, dataset.id).bind(6, dataset.name).bind(7, dataset.preset).bind(8, effective.split);
-        ins.bind(9, effective.toJson().dump()).bind(10, key.dump()).bind(11, json(families).dump());
-        ins.bind(12, utcTimestamp()).bind(13, int64_t(examples.size()));
-        ins.run();
-        runId = sqlite3_last_insert_rowid(db);
-    }
-    const int64_t total = int64_t(examples.size());
-    const int64_t reusedCount = int64_t(done.size());
-    SqlStatement(db, "UPDATE eval_runs SET status = 'running', n_total = ?1, updated_at = ?2 WHERE id = ?3")
-        .bind(1, total)
-        .bind(2, utcTimestamp())
-        .bind(3, runId)
-        .run();
-
+    if (std::optional<EvalRunInfo> complete = openRun(r, store)) return *complete;
     // From here the run exists as 'running': an error (a model that does not load, a full disk...)
     // marks it 'failed' with the message, keeping the examples already stored for a resume.
     try {
-        std::vector<size_t> pending;
-        for (size_t i = 0; i < examples.size(); ++i)
-            if (!done.count(examples[i].id)) pending.push_back(i);
-
-        json perf = existing ? existing->perf : json::object();
-        if (!pending.empty()) {
-            progress({int64_t(done.size()), total, reusedCount, 0, -1, "loading"});
-            engine::LoadOptions lo;
-            lo.threads = settings.threads;
-            if (!settings.dtype.empty()) {
-                engine::WType w;
-                if (!engine::parseWType(settings.dtype, w)) throw Error("unknown dtype '" + settings.dtype + "'");
-                lo.dtype = w;
-            }
-            const auto loadStart = Clock::now();
-            engine::Model m = engine::Model::load(model.path, lo);
-            const double loadSeconds = secondsSince(loadStart);
-            for (const std::string& w : m.warnings()) log("model: " + w);
-            const ModelConfig& cfg = m.config();
-            const int vocab = int(cfg.vocab_size);
-            const bool wantLoss = std::find(families.begin(), families.end(), "loss") != families.end();
-
-            engine::SamplingOptions so;
-            so.temperature = settings.temperature;
-            so.topK = settings.topK;
-            so.topP = settings.topP;
-            so.seed = settings.seed;
-            so.maxTokens = settings.maxNewTokens;
-            engine::validateSamplingOptions(so);
-
-            int longest = 1;
-            for (size_t i : pending) longest = std::max(longest, int(examples[i].ids.size()));
-            const int context = int(std::min<int64_t>(cfg.block_size, int64_t(longest) + settings.maxNewTokens + 1));
-            const int batch = std::clamp(settings.batchSize, 1, 64);
-            engine::SessionOptions sopt;
-            sopt.context = context;
-            sopt.maxBatch = std::max(batch, 16);
-            std::vector<engine::Session> sessions;
-            for (int i = 0; i < std::min<int>(batch, int(pending.size())); ++i) sessions.emplace_back(m, sopt);
-
-            // The chat format's turn marker ends a generation that runs past its answer.
-            std::vector<std::string> stops;
-            std::string lead;   // what the format puts before the response (" "): not part of the answer
-            {
-                ChatFormat format;
-                if (dataset.mapping.contains("chat_format") && dataset.mapping["chat_format"].is_string()) {
-                    try {
-                        format = ChatFormat::parse(dataset.mapping["chat_format"].get<std::string>());
-                    } catch (const Error&) {
-                    }
-                }
-                std::string head = format.head();
-                const std::string rt = format.responseText("");
-                lead = rt.substr(0, rt.find_first_not_of(" \t\n"));
-                while (!head.empty() && head.back() == ' ') head.pop_back();
-                if (!head.empty()) stops.push_back("\n" + head);
-            }
-
-            double prefillTokens = perf.value("prefill_tokens", 0.0), prefillSeconds = perf.value("prefill_seconds", 0.0);
-            double decodeTokens = perf.value("decode_tokens", 0.0), decodeSeconds = perf.value("decode_seconds", 0.0);
-            int64_t peakRss = std::max<int64_t>(perf.value("peak_rss_bytes", int64_t(0)), currentRssBytes());
-            const auto genStart = Clock::now();
-            int64_t doneHere = 0;
-            bool wasCancelled = false;
-
-            SqlStatement insert(db, "INSERT OR REPLACE INTO eval_examples (run_id, example_id, position, prompt, reference, "
-                                    "has_reference, output, scores, detail, latency_ms, prompt_tokens, output_tokens, "
-                                    "finish) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-            std::vector<float> firstLogits(static_cast<size_t>(vocab));
-
-            for (size_t b0 = 0; b0 < pending.size() && !(wasCancelled = cancelled()); b0 += sessions.size()) {
-                const size_t n = std::min(sessions.size(), pending.size() - b0);
-                std::vector<Slot> slots(n);
-                for (size_t k = 0; k < n && !wasCancelled; ++k) {
-                    Slot& s = slots[k];
-                    s.position = pending[b0 + k];
-                    s.example = &examples[s.position];
-                    const std::vector<int32_t>& ids = s.example->ids;
-                    const int promptLen = std::clamp<int>(s.example->promptLen, 1, int(ids.size()));
-                    s.prompt.assign(ids.begin(), ids.begin() + promptLen);
-                    const int room = std::max(1, context - std::min(settings.maxNewTokens, context - 1));
-                    if (int(s.prompt.size()) > room) s.prompt.erase(s.prompt.begin(), s.prompt.end() - room);
-                    engine::Session& sess = sessions[k];
-                    sess.reset();
-                    const auto t0 = Clock::now();
-                    const bool hasRef = !s.example->response.empty();
-                    if (wantLoss && hasRef && int(ids.size()) > promptLen && int(ids.size()) <= context &&
-                        int(s.prompt.size()) == promptLen) {
-                        sess.prefill(ids, true);
-                        const std::vector<float>& all = sess.allLogits();
-                        for (size_t t = size_t(promptLen) - 1; t + 1 < ids.size(); ++t) {
-                            s.nll -= logSoftmaxAt(all.data() + t * size_t(vocab), vocab, ids[t + 1]);
-                            ++s.refTokens;
-                        }
-                        s.hasLoss = true;
-                        std::copy_n(all.data() + size_t(promptLen - 1) * size_t(vocab), size_t(vocab), firstLogits.data());
-                        sess.truncate(promptLen);
-                        prefillTokens += double(ids.size());
-                    } else {
-                        sess.prefill(s.prompt);
-                        std::copy_n(sess.logits(), size_t(vocab), firstLogits.data());
-                        prefillTokens += double(s.prompt.size());
-                    }
-                    s.prefillSeconds = secondsSince(t0);
-                    prefillSeconds += s.prefillSeconds;
-                    engine::SamplingOptions mine = so;
-                    mine.seed = so.seed + uint64_t(s.example->id);
-                    s.sampler = std::make_unique<engine::Sampler>(mine, vocab, std::min(vocab, int(engine::kTokenizerVocab)));
-                    s.history = s.prompt;
-                    s.active = true;
-                    const int32_t tok = s.sampler->sample(firstLogits.data(), s.history.data(), s.history.size());
-                    auto accept = [&](Slot& sl, int32_t t, const engine::Session& se) {
-                        if (t == engine::kEndOfText) {
-                            sl.finish = "eos";
-                            sl.active = false;
-                            return;
-                        }
-                        sl.generated.push_back(t);
-                        sl.history.push_back(t);
-                        sl.text += m.tokenizer().decode({t});
-                        for (const std::string& st : stops) {
-                            size_t at = sl.text.find(st, sl.text.size() > st.size() + 64 ? sl.text.size() - st.size() - 64 : 0);
-                            if (at != std::string::npos) {
-                                sl.text.resize(at);
-                                sl.finish = "stop";
-                                sl.active = false;
-                                return;
-                            }
-                        }
-                        if (int(sl.generated.size()) >= settings.maxNewTokens) {
-                            sl.finish = "max_tokens";
-                            sl.active = false;
-                        } else if (se.position() >= se.context()) {
-                            sl.finish = "context_full";
-                            sl.active = false;
-                        }
-                    };
-                    accept(s, tok, sess);
-                    if (!s.active) s.latencyMs = s.prefillSeconds * 1000;
-                    wasCancelled = cancelled();
-                }
-                // Batched decode of the active sequences.
-                const auto decodeStart = Clock::now();
-                std::vector<engine::Session*> act;
-                std::vector<int32_t> toks;
-                std::vector<size_t> who;
-                while (!wasCancelled) {
-                    act.clear();
-                    toks.clear();
-                    who.clear();
-                    for (size_t k = 0; k < n; ++k)
-                        if (slots[k].active) {
-                            act.push_back(&sessions[k]);
-                            toks.push_back(slots[k].generated.back());
-                            who.push_back(k);
-                        }
-                    if (act.empty()) break;
-                    if (act.size() == 1) act[0]->decode(toks[0]);
-                    else m.decodeBatch(act.data(), toks.data(), int(act.size()));
-                    decodeTokens += double(act.size());
-                    for (size_t j = 0; j < who.size(); ++j) {
-                        Slot& s = slots[who[j]];
-                        const int32_t tok = s.sampler->sample(act[j]->logits(), s.history.data(), s.history.size());
-                        // accept() as above (the lambda is per-slot scope; repeat the small logic here)
-                        if (tok == engine::kEndOfText) {
-                            s.finish = "eos";
-                            s.active = false;
-                        } else {
-                            s.generated.push_back(tok);
-                            s.history.push_back(tok);
-                            s.text += m.tokenizer().decode({tok});
-                            for (const std::string& st : stops) {
-                                size_t from = s.text.size() > st.size() + 64 ? s.text.size() - st.size() - 64 : 0;
-                                size_t at = s.text.find(st, from);
-                                if (at != std::string::npos) {
-                                    s.text.resize(at);
-                                    s.finish = "stop";
-                                    s.active = false;
-                                    break;
-                                }
-                            }
-                            if (s.active && int(s.generated.size()) >= settings.maxNewTokens) {
-                                s.finish = "max_tokens";
-                                s.active = false;
-                            } else if (s.active && act[j]->position() >= act[j]->context()) {
-                                s.finish = "context_full";
-                                s.active = false;
-                            }
-                        }
-                        if (!s.active) s.latencyMs = (s.prefillSeconds + secondsSince(decodeStart)) * 1000;
-                    }
-                    wasCancelled = cancelled();
-                }
-                decodeSeconds += secondsSince(decodeStart);
-                peakRss = std::max(peakRss, currentRssBytes());
-                if (wasCancelled) break;   // a batch cut short is not stored: it reruns on resume
-
-                // Score and store the batch in one transaction.
-                SqlTransaction tx(db);
-                for (Slot& s : slots) {
-                    const StoredExample& ex = *s.example;
-                    std::string_view text = s.text;
-                    if (!lead.empty() && text.substr(0, lead.size()) == lead) text.remove_prefix(lead.size());
-                    metrics::ExampleInput in{ex.prompt, ex.response, sanitizeUtf8(text), !ex.response.empty()};
-                    metrics::SqlOptions sqlOpt;
-                    sqlOpt.timeLimitMs = settings.sqlTimeLimitMs;
-                    json detail = json::object();
-                    metrics::ScoreMap scores = metrics::scoreExample(families, in, sqlOpt, &detail);
-                    if (s.hasLoss && s.refTokens > 0) {
-                        scores["#ref_nll"] = s.nll;
-                        scores["#ref_tokens"] = s.refTokens;
-                        scores["ref_loss"] = s.nll / s.refTokens;
-                    }
-                    json sj = json::object();
-                    for (auto& [k, v] : scores) sj[k] = std::isfinite(v) ? json(v) : json(nullptr);
-                    insert.reset();
-                    insert.bind(1, runId).bind(2, ex.id).bind(3, int64_t(s.position)).bind(4, ex.prompt);
-                    insert.bind(5, ex.response).bind(6, in.hasReference ? 1 : 0).bind(7, in.output);
-                    insert.bind(8, dumpSafe(sj)).bind(9, dumpSafe(detail)).bind(10, s.latencyMs);
-                    insert.bind(11, int(s.prompt.size())).bind(12, int(s.generated.size()) + (s.finish == "eos" ? 1 : 0));
-                    insert.bind(13, s.finish.empty() ? std::string("max_tokens") : s.finish);
-                    insert.run();
-                }
-                doneHere += int64_t(n);
-                SqlStatement(db, "UPDATE eval_runs SET n_done = ?1, updated_at = ?2 WHERE id = ?3")
-                    .bind(1, int64_t(done.size()) + doneHere)
-                    .bind(2, utcTimestamp())
-                    .bind(3, runId)
-                    .run();
-                tx.commit();
-                const double el = secondsSince(genStart);
-                const int64_t left = int64_t(pending.size()) - doneHere;
-                progress({int64_t(done.size()) + doneHere, total, reusedCount, 0, el / double(doneHere) * double(left),
-                          "generating"});
-            }
-
-            perf = json{{"prefill_tokens", prefillTokens},
-                        {"prefill_seconds", prefillSeconds},
-                        {"decode_tokens", decodeTokens},
-                        {"decode_seconds", decodeSeconds},
-                        {"prefill_tok_s", prefillSeconds > 0 ? prefillTokens / prefillSeconds : 0.0},
-                        {"decode_tok_s", decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0.0},
-                        {"peak_rss_bytes", peakRss},
-                        {"load_seconds", loadSeconds},
-                        {"threads", m.threads()},
-                        {"weight_type", m.stats().storedTypes},
-                        {"model_bytes", model.bytes},
-                        {"batch_size", batch}};
-            SqlStatement(db, "UPDATE eval_runs SET perf = ?1 WHERE id = ?2").bind(1, dumpSafe(perf)).bind(2, runId).run();
-            if (wasCancelled) {
-                store.resummarize(runId);
-                SqlStatement(db, "UPDATE eval_runs SET status = 'cancelled', message = ?1, updated_at = ?2 WHERE id = ?3")
-                    .bind(1, "cancelled after " + std::to_string(done.size() + size_t(doneHere)) + " of " +
-                                 std::to_string(total) + " examples")
-                    .bind(2, utcTimestamp())
-                    .bind(3, runId)
-                    .run();
-                log("cancelled: " + std::to_string(done.size() + size_t(doneHere)) + " examples kept");
-                return *store.run(runId);
-            }
-        }
-        progress({total, total, reusedCount, 0, 0, "scoring"});
-        store.resummarize(runId);
-        SqlStatement(db, "UPDATE eval_runs SET status = 'done', n_done = ?1, message = '', updated_at = ?2 WHERE id = ?3")
-            .bind(1, total)
-            .bind(2, utcTimestamp())
-            .bind(3, runId)
-            .run();
-        progress({total, total, reusedCount, 0, 0, "done"});
-        return *store.run(runId);
+        if (!r.pending.empty() && !generatePending(r)) return cancelRun(r, store);
+        return finishRun(r, store);
     } catch (const std::exception& e) {
-        markRunFailed(db, runId, e.what());
+        setRunFailed(project.handle(), r.runId, e.what());
         throw;
     }
 }

@@ -133,7 +133,6 @@ int runEval(const Argv& argv) {
         return 0;
     }
     if (args.positionals().size() != 1) throw Error("swarm eval takes one MODEL (see swarm eval --help)");
-    eval::registerEvaluationSchema();
     ProjectStore project = ProjectStore::open(args.required("project"));
     const eval::EvalSettings s = settingsFrom(args);
     std::signal(SIGINT, onSigint);
@@ -173,7 +172,6 @@ int runCompare(const Argv& argv) {
     }
     const auto& models = args.positionals();
     if (models.empty()) throw Error("swarm compare needs at least one MODEL (see swarm compare --help)");
-    eval::registerEvaluationSchema();
     ProjectStore project = ProjectStore::open(args.required("project"));
     const eval::EvalSettings s = settingsFrom(args);
     eval::CostSettings cost;

@@ -107,7 +107,6 @@ int runSwarm(const Argv& argv) {
         return 0;
     }
     if (sub == "list") {
-        registerSwarmSchema();
         ProjectStore project = ProjectStore::open(args.required("project"));
         for (const std::string& name : listSwarms(project)) std::cout << name << "\n";
         return 0;
@@ -117,7 +116,6 @@ int runSwarm(const Argv& argv) {
                                                : "swarm " + sub + ": unexpected argument '" + args.positionals()[1] + "'");
     if (sub == "save") {
         const SwarmDefinition def = SwarmDefinition::load(args.positionals()[0]);
-        registerSwarmSchema();
         ProjectStore project = ProjectStore::open(args.required("project"));
         saveSwarm(project, def);
         std::cout << "saved swarm '" << def.name << "' in " << project.path() << "\n";

@@ -147,7 +147,6 @@ int runTrain(const Argv& argv) {
               {"force"});
     if (args.help()) { std::cout << kTrainHelp; return 0; }
     if (!args.positionals().empty()) throw Error("train: unexpected argument '" + args.positionals()[0] + "'");
-    registerTrainingSchema();
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
 

@@ -1,5 +1,6 @@
 // `swarm`: the headless face of the workbench. Everything the GUI does is reachable from here.
 #include "app/commands.h"
+#include "app/project_schemas.h"
 
 #include "core/error.h"
 #include "core/process_env.h"
@@ -33,6 +34,7 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
     swarm::ensureThreadingEnvironment(argc, argv);
+    swarm::registerProjectSchemas();
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;

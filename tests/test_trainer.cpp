@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/model_io.h"
 #include "model/runtime.h"
+#include "training/expert_health.h"
 #include "training/run_folder.h"
 
 #include <QDir>
@@ -20,6 +21,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <map>
 #include <set>
 
 using namespace swarm;
@@ -388,6 +390,7 @@ private slots:
         Recorder rec;
         TrainConfig c = quickConfig();
         c.maxSteps = 1;
+        c.expertWarmupSteps = 0;     // judge the very first step
         auto t = Trainer::create(tmp.filePath("run").toStdString(), base, c, syntheticData(8, 0, 2));
         t->run(&rec);
         QCOMPARE(rec.steps.size(), size_t(1));
@@ -417,15 +420,37 @@ private slots:
         c.checkpointEvery = 30;
         c.globalBatch = 4;
         c.microBatch = 4;
+        c.expertWarmupSteps = 0;
         auto t = Trainer::create(tmp.filePath("run").toStdString(), base, c, syntheticData(40, 0, 9));
         t->run(&rec);
         QCOMPARE(rec.steps.size(), size_t(30));
+        // The run ends with one summary line of the episodes.
+        QVERIFY(!rec.warnings.empty());
+        QVERIFY2(rec.warnings.back().rfind("expert utilisation", 0) == 0, rec.warnings.back().c_str());
+        rec.warnings.pop_back();
+        // A (layer, expert) is reported again only after a new episode began: its share was back
+        // within bounds for ExpertHealthMonitor::kStepsToRecover steps in between.
         std::set<std::string> seen;
+        std::map<std::string, int64_t> lastReport;
         int flaggedSteps = 0;
         for (const std::string& w : rec.warnings) {
-            const size_t at = w.find(": ");
-            QVERIFY2(at != std::string::npos && w.find(" at step ") != std::string::npos, w.c_str());
-            QVERIFY2(seen.insert(w.substr(0, at)).second, ("reported twice: " + w).c_str());
+            const size_t at = w.find(": "), stepAt = w.find(" at step ");
+            QVERIFY2(at != std::string::npos && stepAt != std::string::npos, w.c_str());
+            const std::string key = w.substr(0, at);
+            const int64_t step = std::stoll(w.substr(stepAt + 9));
+            seen.insert(key);
+            auto previous = lastReport.find(key);
+            if (previous != lastReport.end()) {
+                const size_t l = size_t(std::stoll(key.substr(6))), e = size_t(std::stoll(key.substr(key.find(" expert ") + 8)));
+                int longestInBounds = 0, run = 0;
+                for (int64_t st = previous->second + 1; st < step; ++st) {
+                    const double sh = rec.steps[size_t(st - 1)].expertShare[l][e];
+                    run = (sh >= 0.02 && sh <= 0.5) ? run + 1 : 0;
+                    longestInBounds = std::max(longestInBounds, run);
+                }
+                QVERIFY2(longestInBounds >= ExpertHealthMonitor::kStepsToRecover, ("reported twice in one episode: " + w).c_str());
+            }
+            lastReport[key] = step;
         }
         // Every expert that was ever out of bounds was reported.
         for (const StepMetrics& m : rec.steps)
@@ -439,6 +464,33 @@ private slots:
                     QVERIFY2(seen.count(key), ("not reported: " + key).c_str());
                 }
         qInfo("%d expert-steps out of bounds, %d reports", flaggedSteps, int(rec.warnings.size()));
+    }
+
+    // No warnings during the router warm-up; afterwards one per episode, and a summary line.
+    void expertWarningsWaitForTheWarmupAndCountEpisodes() {
+        ExpertHealthMonitor auto100(-1, 100), auto5000(-1, 5000);
+        QCOMPARE(auto100.warmupSteps(), int64_t(20));
+        QCOMPARE(auto5000.warmupSteps(), int64_t(200));
+        ExpertHealthMonitor m(3, 40);
+        auto shares = [](double e0) { return std::vector<std::vector<double>>{{e0, 0.3, 0.3, 0.4 - e0}}; };
+        int64_t step = 0;
+        for (; step < 3; ++step) QVERIFY(m.observe(step + 1, shares(0.0)).empty());   // warm-up: silent
+        std::vector<std::string> w = m.observe(++step, shares(0.01));
+        QCOMPARE(int(w.size()), 1);
+        QVERIFY2(w[0] == "layer 0 expert 0 is starved: 1.0% of routed tokens at step 4", w[0].c_str());
+        // Wandering around the 2% line is one episode.
+        for (double s : {0.03, 0.015, 0.025, 0.03, 0.01}) QVERIFY(m.observe(++step, shares(s)).empty());
+        QCOMPARE(int(m.episodes().size()), 1);
+        // Five steps back within bounds end it; the next dip is a new episode.
+        for (int i = 0; i < ExpertHealthMonitor::kStepsToRecover; ++i) QVERIFY(m.observe(++step, shares(0.1)).empty());
+        QCOMPARE(m.episodes()[0].lastStep, step);
+        QCOMPARE(m.episodes()[0].extremeShare, 0.01);
+        QCOMPARE(int(m.observe(++step, shares(0.005)).size()), 1);
+        const std::string summary = m.summary(step);
+        QVERIFY2(summary.find("2 starved and 0 dominating episode(s), 1 still at step 15") != std::string::npos, summary.c_str());
+        QVERIFY2(summary.find("L0/E0 starved steps 4-14 (1.0%)") != std::string::npos, summary.c_str());
+        QVERIFY(ExpertHealthMonitor(20, 30).summary(30).find("every expert within 2-50%") != std::string::npos);
+        QVERIFY(ExpertHealthMonitor(20, 30).summary(10).find("within the 20-step router warm-up") != std::string::npos);
     }
 
     void bf16PrecisionTrains() {

@@ -3,6 +3,7 @@
 // validation points, warnings and checkpoints. The "training" schema is added to a project by
 // migration. RunRecorder writes a live run's events from a background thread in batched
 // transactions, so the training step never waits for the disk.
+#include "training/run_schema.h"
 #include "training/trainer.h"
 
 #include "core/project_store.h"
@@ -13,9 +14,6 @@
 #include <thread>
 
 namespace swarm {
-
-// Registers the training migrations; call once before opening projects (mains and tests do).
-void registerTrainingSchema();
 
 struct RunRecord {
     int64_t id = 0;

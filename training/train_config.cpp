@@ -55,7 +55,8 @@ json TrainConfig::toJson() const {
                 {"checkpoint_every", checkpointEvery},
                 {"keep_checkpoints", keepCheckpoints},
                 {"eval_every", evalEvery},
-                {"max_validation_examples", maxValidationExamples}};
+                {"max_validation_examples", maxValidationExamples},
+                {"expert_warmup_steps", expertWarmupSteps}};
 }
 
 namespace {
@@ -104,6 +105,7 @@ TrainConfig TrainConfig::fromJson(const json& j, const std::string& source) {
     read(j, "keep_checkpoints", c.keepCheckpoints, source);
     read(j, "eval_every", c.evalEvery, source);
     read(j, "max_validation_examples", c.maxValidationExamples, source);
+    read(j, "expert_warmup_steps", c.expertWarmupSteps, source);
     c.validate(source);
     return c;
 }

@@ -33,6 +33,7 @@ struct TrainConfig {
     int keepCheckpoints = 3;
     int evalEvery = 25;               // validation every N steps (and at each epoch end); 0 = epoch ends only
     int maxValidationExamples = 256;  // validation loss over at most this many examples
+    int expertWarmupSteps = -1;       // no expert-utilisation warnings before this step; < 0: automatic
 
     static std::vector<std::string> builtinPresetNames();   // "specialist", "quick-test"
     static TrainConfig preset(const std::string& name);      // throws swarm::Error for unknown names

@@ -1,6 +1,7 @@
 #include "training/trainer.h"
 
 #include "training/checkpoint_store.h"
+#include "training/expert_health.h"
 #include "training/run_folder.h"
 #include "training/memory_estimate.h"
 
@@ -18,8 +19,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <set>
-#include <tuple>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -304,59 +303,34 @@ double Trainer::validate() {
     return labelled > 0 ? ceSum / double(labelled) : -1;
 }
 
-RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* control) {
-    const ModelConfig& mc = model_->config();
-    const int64_t L = mc.n_layer, E = mc.num_experts;
-    const bool bf16 = config_.precision == "bf16";
-    MetricsCsv csv(run_folder::metricsPath(runDir_), step_);
-    std::vector<torch::Tensor> params = model_->parameters();
-    const int64_t startStep = step_;
-    const auto sessionStart = Clock::now();
-    sessionStart_ = sessionStart;
-    auto elapsed = [&] { return elapsedNow(); };
-    // (layer, expert, collapsed?) already reported this session: a small expert's share wanders
-    // around the 2% line from step to step, and each crossing is not news.
-    std::set<std::tuple<int64_t, int64_t, bool>> reported;
+// One call of Trainer::run: where its metrics go and what it has reported.
+struct Trainer::Session {
+    Session(const std::string& metricsPath, int64_t startStep, TrainingObserver* observer, const std::atomic<int>* control,
+            int64_t expertWarmup, int64_t totalSteps)
+        : csv(metricsPath, startStep), observer(observer), control(control), startStep(startStep),
+          experts(expertWarmup, totalSteps) {}
+    MetricsCsv csv;
+    TrainingObserver* observer;
+    const std::atomic<int>* control;
+    int64_t startStep;
+    Clock::time_point start = Clock::now();
+    ExpertHealthMonitor experts;
+};
 
+// What one global batch's micro-batches added up to before the optimiser step.
+struct Trainer::Accumulated {
+    double ceSum = 0, auxWeighted = 0;
+    int64_t labelled = 0, tokens = 0;
+    torch::Tensor expertTokens;              // [layer, expert]
+    std::vector<double> entropy;             // [layer]
+};
+
+RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* control) {
+    Session session(run_folder::metricsPath(runDir_), step_, observer, control, config_.expertWarmupSteps, totalSteps_);
+    sessionStart_ = session.start;
     writeManifest("running", nullptr);
     if (observer) observer->onStart(manifest_, step_);
-
-    auto finish = [&](RunResult::Status status, const std::string& message) {
-        RunResult r;
-        r.status = status;
-        r.steps = step_;
-        r.totalSteps = totalSteps_;
-        r.trainLoss = lastTrainLoss_;
-        r.validationLoss = lastValLoss_;
-        r.message = message;
-        r.seconds = elapsedNow();
-        if (status == RunResult::Finished) {
-            r.finalModelDir = run_folder::finalModelDir(runDir_);
-            Gpt2Tokenizer tokenizer = Gpt2Tokenizer::bundled();
-            saveEveModel(r.finalModelDir, model_, DType::F32, &tokenizer);
-        }
-        if (status != RunResult::Diverged && step_ > startStep) writeCheckpoint(observer);
-        r.lastCheckpoint = lastCheckpoint_;
-        elapsedBefore_ = elapsedNow();
-        sessionStart_ = Clock::now();
-        writeManifest(statusName(status), &r);
-        if (observer) observer->onFinish(r);
-        return r;
-    };
-    auto emitValidation = [&](bool epochEnd) {
-        double v = validate();
-        if (v < 0) return;
-        lastValLoss_ = v;
-        ValidationMetrics vm;
-        vm.step = step_;
-        vm.epoch = int(stepsPerEpoch_ > 0 ? std::max<int64_t>(0, step_ - 1) / stepsPerEpoch_ : 0);
-        vm.loss = v;
-        vm.epochEnd = epochEnd;
-        csv.validation(vm, elapsed());
-        if (observer) observer->onValidation(vm);
-    };
-
-    if (step_ == 0) emitValidation(false);   // the starting point of the validation curve
+    if (step_ == 0) emitValidation(session, false);   // the starting point of the validation curve
 
     int planEpochIndex = -1;
     std::vector<GlobalBatch> plan;
@@ -366,64 +340,23 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
             plan = planEpoch(lengths_, config_.globalBatch, config_.microBatch, config_.seed, epoch);
             planEpochIndex = epoch;
         }
-        const GlobalBatch& batch = plan[size_t(step_ % stepsPerEpoch_)];
         const auto stepStart = Clock::now();
-        const double lr = learningRateAt(config_, step_, totalSteps_);
-
-        int64_t globalLabelled = 0, globalSeqs = 0;
-        for (const MicroBatch& m : batch)
-            for (int32_t i : m) {
-                globalLabelled += labelledCount(data_.train[size_t(i)]);
-                ++globalSeqs;
-            }
-        double ceSum = 0, auxWeighted = 0;
-        int64_t tokens = 0;
-        torch::Tensor counts = torch::zeros({L, E}, torch::kInt64);
-        std::vector<double> entropy(size_t(L), 0.0);
-        bool stopRequested = false;
-        for (const MicroBatch& members : batch) {
-            if (control && control->load() != kRun) { stopRequested = true; break; }
-            MicroTensors m = makeMicroBatch(data_.train, members, device_);
-            EveOutput out;
-            {
-                AutocastScope autocast(bf16, device_);
-                out = model_->forwardForLoss(m.ids, m.labels);
-            }
-            const double seqShare = double(members.size()) / double(globalSeqs);
-            // Normalised over the whole global batch, so accumulation equals one big batch.
-            torch::Tensor loss = out.ceLoss * (double(out.labelledTokens) / double(std::max<int64_t>(globalLabelled, 1))) +
-                                 auxCoef_ * seqShare * out.auxLoss;
-            loss.backward();
-            ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
-            auxWeighted += out.auxLoss.item<double>() * seqShare;
-            tokens += m.realTokens;
-            for (int64_t l = 0; l < L; ++l) {
-                counts[l] += out.routing[size_t(l)].expertTokens;
-                entropy[size_t(l)] += out.routing[size_t(l)].entropy.item<double>() * seqShare;
-            }
-        }
-        if (stopRequested) {
+        Accumulated acc;
+        if (!accumulate(plan[size_t(step_ % stepsPerEpoch_)], session, acc)) {
             // The partial accumulation is discarded: the step re-runs whole on resume.
             optimizer_->zero_grad();
             const bool pause = control->load() == kPause;
-            return finish(pause ? RunResult::Paused : RunResult::Cancelled,
-                          pause ? "paused at step " + std::to_string(step_) : "cancelled at step " + std::to_string(step_));
+            return finish(session, pause ? RunResult::Paused : RunResult::Cancelled,
+                          (pause ? "paused at step " : "cancelled at step ") + std::to_string(step_));
         }
-
-        const double trainLoss = ceSum / double(std::max<int64_t>(globalLabelled, 1));
-        double gradNorm = config_.gradClip > 0 ? torch::nn::utils::clip_grad_norm_(params, config_.gradClip)
-                                               : torch::nn::utils::clip_grad_norm_(params, 1e30);
+        const double lr = learningRateAt(config_, step_, totalSteps_);
+        const double trainLoss = acc.ceSum / double(std::max<int64_t>(acc.labelled, 1));
+        const double gradNorm = torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.gradClip > 0 ? config_.gradClip : 1e30);
         if (!std::isfinite(trainLoss) || !std::isfinite(gradNorm)) {
             optimizer_->zero_grad();
-            std::string where = lastCheckpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + lastCheckpoint_;
-            std::string cause = bf16 ? "BF16 overflow or a learning rate too high" : "a learning rate too high (peak " +
-                                                                                         std::to_string(config_.peakLr) + ")";
-            std::string msg = std::string(std::isfinite(trainLoss) ? "gradient norm" : "loss") + " became " +
-                              (std::isnan(std::isfinite(trainLoss) ? gradNorm : trainLoss) ? "NaN" : "infinite") +
-                              " at step " + std::to_string(step_ + 1) + " (learning rate " + std::to_string(lr) +
-                              "); likely cause: " + cause + "; " + where;
+            const std::string msg = divergenceMessage(trainLoss, gradNorm, lr);
             if (observer) observer->onWarning(step_ + 1, msg);
-            return finish(RunResult::Diverged, msg);
+            return finish(session, RunResult::Diverged, msg);
         }
         for (auto& group : optimizer_->param_groups())
             static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
@@ -431,51 +364,131 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         optimizer_->zero_grad();
         ++step_;
         lastTrainLoss_ = trainLoss;
-
-        StepMetrics sm;
-        sm.step = step_;
-        sm.totalSteps = totalSteps_;
-        sm.epoch = epoch;
-        sm.loss = trainLoss;
-        sm.auxLoss = auxWeighted;
-        sm.lr = lr;
-        sm.gradNorm = gradNorm;
-        sm.tokens = tokens;
-        const double stepSeconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
-        sm.tokensPerSecond = stepSeconds > 0 ? double(tokens) / stepSeconds : 0;
-        sm.elapsedSeconds = elapsed();
-        const double sessionSeconds = std::chrono::duration<double>(Clock::now() - sessionStart).count();
-        sm.etaSeconds = sessionSeconds / double(step_ - startStep) * double(totalSteps_ - step_);
-        sm.expertShare.assign(size_t(L), std::vector<double>(size_t(E), 0.0));
-        auto countsA = counts.accessor<int64_t, 2>();
-        for (int64_t l = 0; l < L; ++l) {
-            int64_t total = 0;
-            for (int64_t e = 0; e < E; ++e) total += countsA[l][e];
-            for (int64_t e = 0; e < E; ++e) {
-                const double share = total > 0 ? double(countsA[l][e]) / double(total) : 0.0;
-                sm.expertShare[size_t(l)][size_t(e)] = share;
-                if (share >= 0.02 && share <= 0.5) continue;
-                const bool collapse = share > 0.5;
-                if (!reported.insert({l, e, collapse}).second || !observer) continue;
-                char buf[200];
-                std::snprintf(buf, sizeof buf, "layer %lld expert %lld %s: %.1f%% of routed tokens at step %lld",
-                              (long long)l, (long long)e, collapse ? "dominates (collapse)" : "is starved", 100.0 * share,
-                              (long long)step_);
-                observer->onWarning(step_, buf);
-            }
-        }
-        sm.routerEntropy = entropy;
-        csv.step(sm);
-        if (observer) observer->onStep(sm);
+        reportStep(session, acc, epoch, lr, gradNorm, std::chrono::duration<double>(Clock::now() - stepStart).count());
 
         const bool epochEnd = step_ % stepsPerEpoch_ == 0 || step_ == totalSteps_;
-        if (epochEnd || (config_.evalEvery > 0 && step_ % config_.evalEvery == 0)) emitValidation(epochEnd);
+        if (epochEnd || (config_.evalEvery > 0 && step_ % config_.evalEvery == 0)) emitValidation(session, epochEnd);
         if (config_.checkpointEvery > 0 && step_ % config_.checkpointEvery == 0 && step_ < totalSteps_) {
             writeCheckpoint(observer);
             writeManifest("running", nullptr);
         }
     }
-    return finish(RunResult::Finished, "finished " + std::to_string(step_) + " steps");
+    return finish(session, RunResult::Finished, "finished " + std::to_string(step_) + " steps");
+}
+
+bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated& acc) {
+    const ModelConfig& mc = model_->config();
+    const int64_t L = mc.n_layer, E = mc.num_experts;
+    const bool bf16 = config_.precision == "bf16";
+    int64_t globalSeqs = 0;
+    for (const MicroBatch& m : batch)
+        for (int32_t i : m) {
+            acc.labelled += labelledCount(data_.train[size_t(i)]);
+            ++globalSeqs;
+        }
+    acc.expertTokens = torch::zeros({L, E}, torch::kInt64);
+    acc.entropy.assign(size_t(L), 0.0);
+    for (const MicroBatch& members : batch) {
+        if (session.control && session.control->load() != kRun) return false;
+        MicroTensors m = makeMicroBatch(data_.train, members, device_);
+        EveOutput out;
+        {
+            AutocastScope autocast(bf16, device_);
+            out = model_->forwardForLoss(m.ids, m.labels);
+        }
+        const double seqShare = double(members.size()) / double(globalSeqs);
+        // Normalised over the whole global batch, so accumulation equals one big batch.
+        torch::Tensor loss = out.ceLoss * (double(out.labelledTokens) / double(std::max<int64_t>(acc.labelled, 1))) +
+                             auxCoef_ * seqShare * out.auxLoss;
+        loss.backward();
+        acc.ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
+        acc.auxWeighted += out.auxLoss.item<double>() * seqShare;
+        acc.tokens += m.realTokens;
+        for (int64_t l = 0; l < L; ++l) {
+            acc.expertTokens[l] += out.routing[size_t(l)].expertTokens;
+            acc.entropy[size_t(l)] += out.routing[size_t(l)].entropy.item<double>() * seqShare;
+        }
+    }
+    return true;
+}
+
+void Trainer::reportStep(Session& session, const Accumulated& acc, int epoch, double lr, double gradNorm,
+                         double stepSeconds) {
+    StepMetrics sm;
+    sm.step = step_;
+    sm.totalSteps = totalSteps_;
+    sm.epoch = epoch;
+    sm.loss = lastTrainLoss_;
+    sm.auxLoss = acc.auxWeighted;
+    sm.lr = lr;
+    sm.gradNorm = gradNorm;
+    sm.tokens = acc.tokens;
+    sm.tokensPerSecond = stepSeconds > 0 ? double(acc.tokens) / stepSeconds : 0;
+    sm.elapsedSeconds = elapsedNow();
+    const double sessionSeconds = std::chrono::duration<double>(Clock::now() - session.start).count();
+    sm.etaSeconds = sessionSeconds / double(step_ - session.startStep) * double(totalSteps_ - step_);
+    const int64_t L = acc.expertTokens.size(0), E = acc.expertTokens.size(1);
+    sm.expertShare.assign(size_t(L), std::vector<double>(size_t(E), 0.0));
+    auto counts = acc.expertTokens.accessor<int64_t, 2>();
+    for (int64_t l = 0; l < L; ++l) {
+        int64_t total = 0;
+        for (int64_t e = 0; e < E; ++e) total += counts[l][e];
+        for (int64_t e = 0; e < E; ++e) sm.expertShare[size_t(l)][size_t(e)] = total > 0 ? double(counts[l][e]) / double(total) : 0.0;
+    }
+    sm.routerEntropy = acc.entropy;
+    session.csv.step(sm);
+    if (!session.observer) return;
+    for (const std::string& warning : session.experts.observe(step_, sm.expertShare)) session.observer->onWarning(step_, warning);
+    session.observer->onStep(sm);
+}
+
+std::string Trainer::divergenceMessage(double trainLoss, double gradNorm, double lr) const {
+    const bool bf16 = config_.precision == "bf16";
+    const std::string where = lastCheckpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + lastCheckpoint_;
+    const std::string cause = bf16 ? "BF16 overflow or a learning rate too high"
+                                   : "a learning rate too high (peak " + std::to_string(config_.peakLr) + ")";
+    const bool lossBad = !std::isfinite(trainLoss);
+    return std::string(lossBad ? "loss" : "gradient norm") + " became " + (std::isnan(lossBad ? trainLoss : gradNorm) ? "NaN" : "infinite") +
+           " at step " + std::to_string(step_ + 1) + " (learning rate " + std::to_string(lr) + "); likely cause: " + cause + "; " + where;
+}
+
+void Trainer::emitValidation(Session& session, bool epochEnd) {
+    const double v = validate();
+    if (v < 0) return;
+    lastValLoss_ = v;
+    ValidationMetrics vm;
+    vm.step = step_;
+    vm.epoch = int(stepsPerEpoch_ > 0 ? std::max<int64_t>(0, step_ - 1) / stepsPerEpoch_ : 0);
+    vm.loss = v;
+    vm.epochEnd = epochEnd;
+    session.csv.validation(vm, elapsedNow());
+    if (session.observer) session.observer->onValidation(vm);
+}
+
+RunResult Trainer::finish(Session& session, RunResult::Status status, const std::string& message) {
+    RunResult r;
+    r.status = status;
+    r.steps = step_;
+    r.totalSteps = totalSteps_;
+    r.trainLoss = lastTrainLoss_;
+    r.validationLoss = lastValLoss_;
+    r.message = message;
+    r.seconds = elapsedNow();
+    if (status == RunResult::Finished) {
+        r.finalModelDir = run_folder::finalModelDir(runDir_);
+        Gpt2Tokenizer tokenizer = Gpt2Tokenizer::bundled();
+        saveEveModel(r.finalModelDir, model_, DType::F32, &tokenizer);
+    }
+    if (status != RunResult::Diverged && step_ > session.startStep) writeCheckpoint(session.observer);
+    r.lastCheckpoint = lastCheckpoint_;
+    elapsedBefore_ = elapsedNow();
+    sessionStart_ = Clock::now();
+    writeManifest(statusName(status), &r);
+    if (session.observer) {
+        if (step_ > session.startStep) session.observer->onWarning(step_, session.experts.summary(step_));
+        session.observer->onFinish(r);
+    }
+    return r;
 }
 
 } // namespace swarm

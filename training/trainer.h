@@ -89,8 +89,17 @@ public:
     const EveModel& model() const { return model_; }
 
 private:
+    struct Session;
+    struct Accumulated;
+
     Trainer() = default;
     void setUp(const std::string& modelDir);
+    // Forward and backward over a global batch's micro-batches; false when asked to stop midway.
+    bool accumulate(const GlobalBatch& batch, Session& session, Accumulated& acc);
+    void reportStep(Session& session, const Accumulated& acc, int epoch, double lr, double gradNorm, double stepSeconds);
+    void emitValidation(Session& session, bool epochEnd);
+    RunResult finish(Session& session, RunResult::Status status, const std::string& message);
+    std::string divergenceMessage(double trainLoss, double gradNorm, double lr) const;
     double validate();
     void writeManifest(const std::string& status, const RunResult* result);
     std::string writeCheckpoint(TrainingObserver* observer);

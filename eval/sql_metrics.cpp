@@ -262,114 +262,120 @@ bool hasOrderBy(std::string_view sql) {
     return false;
 }
 
-// Builds the schema, fills it and returns a read-only copy; null when the schema cannot be built.
-Db buildDatabase(const std::vector<std::string>& creates, std::string_view reference, std::string_view question,
-                 const SqlOptions& options, std::string& error) {
+Db openMemoryDatabase(int flags) {
     sqlite3* raw = nullptr;
-    if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(":memory:", &raw, flags, nullptr) != SQLITE_OK) {
         sqlite3_close_v2(raw);
-        error = "cannot open an in-memory database";
         return nullptr;
     }
-    Db build(raw);
+    return Db(raw);
+}
+
+// Runs the example's CREATE TABLE statements; false (with the error) when one fails.
+bool createSchema(sqlite3* db, const std::vector<std::string>& creates, std::string& error) {
     for (const std::string& c : creates) {
         char* msg = nullptr;
-        if (sqlite3_exec(build.get(), c.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+        if (sqlite3_exec(db, c.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
             error = std::string("context: ") + (msg ? msg : "CREATE TABLE failed");
             sqlite3_free(msg);
-            return nullptr;
+            return false;
         }
     }
-    std::vector<std::string> strings, numbers;
-    collectLiterals(reference, false, strings, numbers);
-    collectLiterals(question, true, strings, numbers);
-    std::vector<std::string> textPool = strings;
-    textPool.insert(textPool.end(), numbers.begin(), numbers.end());
+    return true;
+}
 
-    SplitMix64 rng{options.seed ^ fnv1a(reference) ^ (fnv1a(question) << 1)};
+std::vector<std::string> tableNames(sqlite3* db) {
     std::vector<std::string> tables;
-    {
-        sqlite3_stmt* s = nullptr;
-        sqlite3_prepare_v2(build.get(), "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY rowid", -1, &s,
-                           nullptr);
-        Stmt st(s);
-        while (st && sqlite3_step(st.get()) == SQLITE_ROW)
-            tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
-    }
-    sqlite3_exec(build.get(), "BEGIN", nullptr, nullptr, nullptr);
-    for (const std::string& table : tables) {
-        std::vector<std::pair<std::string, Affinity>> cols;
-        {
-            sqlite3_stmt* s = nullptr;
-            sqlite3_prepare_v2(build.get(), "SELECT name, type FROM pragma_table_info(?1)", -1, &s, nullptr);
-            Stmt st(s);
-            if (!st) continue;
-            sqlite3_bind_text(st.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-            while (sqlite3_step(st.get()) == SQLITE_ROW) {
-                const char* type = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 1));
-                cols.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)),
-                                  affinityOf(type ? type : ""));
-            }
-        }
-        if (cols.empty()) continue;
-        std::string insert = "INSERT INTO \"";
-        for (char c : table) insert += c == '"' ? std::string("\"\"") : std::string(1, c);
-        insert += "\" VALUES (";
-        for (size_t i = 0; i < cols.size(); ++i) insert += i ? ",?" : "?";
-        insert += ")";
-        sqlite3_stmt* s = nullptr;
-        sqlite3_prepare_v2(build.get(), insert.c_str(), -1, &s, nullptr);
-        Stmt st(s);
-        if (!st) continue;
-        const size_t planted = std::max(strings.size(), numbers.size());
-        const size_t rows = planted + size_t(std::max(0, options.rowsPerTable));
-        for (size_t r = 0; r < rows; ++r) {
-            for (size_t c = 0; c < cols.size(); ++c) {
-                const int idx = int(c) + 1;
-                const Affinity a = cols[c].second;
-                if (a == Affinity::Text) {
-                    if (r < planted && !textPool.empty()) {
-                        const std::string& v = r < strings.size() ? strings[r] : numbers[(r - strings.size()) % numbers.size()];
-                        sqlite3_bind_text(st.get(), idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
-                    } else if (!textPool.empty() && rng.below(10) < 4) {
-                        const std::string& v = textPool[rng.below(textPool.size())];
-                        sqlite3_bind_text(st.get(), idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
-                    } else {
-                        std::string v = std::string(kWords[rng.below(10)]) + std::to_string(rng.below(20));
-                        sqlite3_bind_text(st.get(), idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
-                    }
-                } else {
-                    if (!numbers.empty() && (r < numbers.size() || rng.below(10) < 3)) {
-                        const std::string& v = numbers[r < numbers.size() ? r : rng.below(numbers.size())];
-                        sqlite3_bind_double(st.get(), idx, std::strtod(v.c_str(), nullptr));
-                    } else if (a == Affinity::Integer) {
-                        sqlite3_bind_int64(st.get(), idx, int64_t(rng.below(20)));
-                    } else {
-                        sqlite3_bind_double(st.get(), idx, double(rng.below(10000)) / 100.0);
-                    }
-                }
-            }
-            sqlite3_step(st.get());
-            sqlite3_reset(st.get());
-        }
-    }
-    sqlite3_exec(build.get(), "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY rowid", -1, &s, nullptr);
+    Stmt st(s);
+    while (st && sqlite3_step(st.get()) == SQLITE_ROW)
+        tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
+    return tables;
+}
 
-    // The read-only copy.
+std::vector<std::pair<std::string, Affinity>> tableColumns(sqlite3* db, const std::string& table) {
+    std::vector<std::pair<std::string, Affinity>> cols;
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info(?1)", -1, &s, nullptr);
+    Stmt st(s);
+    if (!st) return cols;
+    sqlite3_bind_text(st.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st.get()) == SQLITE_ROW) {
+        const char* type = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 1));
+        cols.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)), affinityOf(type ? type : ""));
+    }
+    return cols;
+}
+
+// The literals of the reference and the question, planted in the first rows of every table.
+struct Literals {
+    std::vector<std::string> strings, numbers;
+    std::vector<std::string> textPool;       // both, for the random rows' text
+};
+
+// One value of a row: a planted literal in the first rows, else a literal now and then, else a
+// deterministic random value of the column's affinity.
+void bindValue(sqlite3_stmt* st, int idx, Affinity a, size_t row, size_t planted, const Literals& lit, SplitMix64& rng) {
+    if (a == Affinity::Text) {
+        if (row < planted && !lit.textPool.empty()) {
+            const std::string& v = row < lit.strings.size() ? lit.strings[row]
+                                                            : lit.numbers[(row - lit.strings.size()) % lit.numbers.size()];
+            sqlite3_bind_text(st, idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
+        } else if (!lit.textPool.empty() && rng.below(10) < 4) {
+            const std::string& v = lit.textPool[rng.below(lit.textPool.size())];
+            sqlite3_bind_text(st, idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
+        } else {
+            std::string v = std::string(kWords[rng.below(10)]) + std::to_string(rng.below(20));
+            sqlite3_bind_text(st, idx, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
+        }
+        return;
+    }
+    if (!lit.numbers.empty() && (row < lit.numbers.size() || rng.below(10) < 3)) {
+        const std::string& v = lit.numbers[row < lit.numbers.size() ? row : rng.below(lit.numbers.size())];
+        sqlite3_bind_double(st, idx, std::strtod(v.c_str(), nullptr));
+    } else if (a == Affinity::Integer) {
+        sqlite3_bind_int64(st, idx, int64_t(rng.below(20)));
+    } else {
+        sqlite3_bind_double(st, idx, double(rng.below(10000)) / 100.0);
+    }
+}
+
+void fillTable(sqlite3* db, const std::string& table, const Literals& lit, const SqlOptions& options, SplitMix64& rng) {
+    const std::vector<std::pair<std::string, Affinity>> cols = tableColumns(db, table);
+    if (cols.empty()) return;
+    std::string insert = "INSERT INTO \"";
+    for (char c : table) insert += c == '"' ? std::string("\"\"") : std::string(1, c);
+    insert += "\" VALUES (";
+    for (size_t i = 0; i < cols.size(); ++i) insert += i ? ",?" : "?";
+    insert += ")";
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, insert.c_str(), -1, &s, nullptr);
+    Stmt st(s);
+    if (!st) return;
+    const size_t planted = std::max(lit.strings.size(), lit.numbers.size());
+    const size_t rows = planted + size_t(std::max(0, options.rowsPerTable));
+    for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = 0; c < cols.size(); ++c) bindValue(st.get(), int(c) + 1, cols[c].second, r, planted, lit, rng);
+        sqlite3_step(st.get());
+        sqlite3_reset(st.get());
+    }
+}
+
+// A read-only, limited copy of the filled database for the queries to run in.
+Db readOnlyCopy(sqlite3* build, std::string& error) {
     sqlite3_int64 size = 0;
-    unsigned char* image = sqlite3_serialize(build.get(), "main", &size, 0);
+    unsigned char* image = sqlite3_serialize(build, "main", &size, 0);
     if (!image) {
         error = "cannot serialise the database";
         return nullptr;
     }
-    raw = nullptr;
-    if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-        sqlite3_close_v2(raw);
+    Db ro = openMemoryDatabase(SQLITE_OPEN_READWRITE);
+    if (!ro) {
         sqlite3_free(image);
         error = "cannot open an in-memory database";
         return nullptr;
     }
-    Db ro(raw);
     if (sqlite3_deserialize(ro.get(), "main", image, size, size,
                             SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY) != SQLITE_OK) {
         error = "cannot load the database copy";
@@ -382,6 +388,28 @@ Db buildDatabase(const std::vector<std::string>& creates, std::string_view refer
     sqlite3_limit(ro.get(), SQLITE_LIMIT_ATTACHED, 0);
     sqlite3_exec(ro.get(), "PRAGMA query_only = 1", nullptr, nullptr, nullptr);
     return ro;
+}
+
+// Builds the schema, fills it and returns a read-only copy; null when the schema cannot be built.
+Db buildDatabase(const std::vector<std::string>& creates, std::string_view reference, std::string_view question,
+                 const SqlOptions& options, std::string& error) {
+    Db build = openMemoryDatabase(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (!build) {
+        error = "cannot open an in-memory database";
+        return nullptr;
+    }
+    if (!createSchema(build.get(), creates, error)) return nullptr;
+    Literals lit;
+    collectLiterals(reference, false, lit.strings, lit.numbers);
+    collectLiterals(question, true, lit.strings, lit.numbers);
+    lit.textPool = lit.strings;
+    lit.textPool.insert(lit.textPool.end(), lit.numbers.begin(), lit.numbers.end());
+
+    SplitMix64 rng{options.seed ^ fnv1a(reference) ^ (fnv1a(question) << 1)};
+    sqlite3_exec(build.get(), "BEGIN", nullptr, nullptr, nullptr);
+    for (const std::string& table : tableNames(build.get())) fillTable(build.get(), table, lit, options, rng);
+    sqlite3_exec(build.get(), "COMMIT", nullptr, nullptr, nullptr);
+    return readOnlyCopy(build.get(), error);
 }
 
 } // namespace
@@ -445,13 +473,9 @@ SqlScore scoreSql(std::string_view prediction, std::string_view reference, std::
     Db db = buildDatabase(creates, reference, question, options, error);
     if (!db) {
         s.error = error;
-        sqlite3* raw = nullptr;
-        if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
-            Db empty(raw);
+        if (Db empty = openMemoryDatabase(SQLITE_OPEN_READWRITE)) {
             QueryResult p = runQuery(empty.get(), prediction, options);
             s.syntax = p.prepared || p.error.rfind("no such ", 0) == 0;
-        } else {
-            sqlite3_close_v2(raw);
         }
         return s;
     }

@@ -158,185 +158,217 @@ private:
 
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
 
-} // namespace
+Error failure(const std::string& path, const std::string& why) { return Error(path + ": " + why); }
 
-SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
-    auto fail = [&](const std::string& why) -> Error { return Error(path_ + ": " + why); };
-
+// Maps the whole file read-only; `size` gets its size (at least the 8 bytes of the header length).
+void* mapFile(const std::string& path, uint64_t& size) {
     int fd;
     do {
-        fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         const int err = errno;
-        throw fail(std::string("cannot open safetensors file: ") + std::strerror(err));
+        throw failure(path, std::string("cannot open safetensors file: ") + std::strerror(err));
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         const int err = errno;
         ::close(fd);
-        throw fail(std::string("cannot open safetensors file: ") + std::strerror(err));
+        throw failure(path, std::string("cannot open safetensors file: ") + std::strerror(err));
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw fail(S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "is not a regular file");
+        throw failure(path, S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "is not a regular file");
     }
-    fileSize_ = uint64_t(st.st_size);
-    if (fileSize_ < 8) {
+    size = uint64_t(st.st_size);
+    if (size < 8) {
         ::close(fd);
-        throw fail("not a safetensors file: only " + std::to_string(fileSize_) +
-                   " bytes (the header length alone takes 8)");
+        throw failure(path, "not a safetensors file: only " + std::to_string(size) +
+                                " bytes (the header length alone takes 8)");
     }
-    if (fileSize_ > uint64_t(std::numeric_limits<size_t>::max())) {
+    if (size > uint64_t(std::numeric_limits<size_t>::max())) {
         ::close(fd);
-        throw fail("file too large to map");
+        throw failure(path, "file too large to map");
     }
-    void* m = ::mmap(nullptr, size_t(fileSize_), PROT_READ, MAP_PRIVATE, fd, 0);
+    void* m = ::mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
     const int mapErr = errno;
     ::close(fd);
-    if (m == MAP_FAILED) throw fail(std::string("cannot map safetensors file: ") + std::strerror(mapErr));
-    map_ = m;
+    if (m == MAP_FAILED) throw failure(path, std::string("cannot map safetensors file: ") + std::strerror(mapErr));
+    return m;
+}
 
+// The header's length from its 8 little-endian bytes, checked against the limit and the file.
+uint64_t headerLength(const std::string& path, const uint8_t* base, uint64_t fileSize) {
+    uint64_t headerLen = 0;
+    for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | base[i];
+    if (headerLen == 0) throw failure(path, "invalid safetensors header: header length is 0");
+    if (headerLen > SafetensorsReader::kMaxHeaderBytes)
+        throw failure(path, "invalid safetensors header: header length " + std::to_string(headerLen) +
+                                " exceeds the limit of " + std::to_string(SafetensorsReader::kMaxHeaderBytes) + " bytes");
+    if (headerLen > fileSize - 8)
+        throw failure(path, "invalid safetensors header: header length " + std::to_string(headerLen) +
+                                " runs past the end of the file (" + std::to_string(fileSize) + " bytes)");
+    return headerLen;
+}
+
+// The header as JSON, and its top-level keys in file order.
+Json parseHeader(const std::string& path, const char* begin, uint64_t length, std::vector<std::string>& order) {
+    // nlohmann stops at a NUL byte as if the input ended there; JSON allows none anywhere.
+    if (const void* nul = std::memchr(begin, 0, size_t(length)))
+        throw failure(path, "invalid safetensors header: not valid JSON (NUL byte at header offset " +
+                                std::to_string(static_cast<const char*>(nul) - begin) + ")");
+
+    // First pass (SAX, no values kept): syntax and UTF-8, nesting depth, duplicate keys and
+    // the order of the tensor names. Only then is the header built as a DOM.
+    HeaderScan scan;
+    bool scanned = false;
+    try {
+        scanned = Json::sax_parse(begin, begin + length, &scan);
+    } catch (const std::exception& e) {
+        if (scan.error.empty()) scan.error = e.what();
+    }
+    if (scan.tooDeep)
+        throw failure(path, "invalid safetensors header: JSON nested more than " + std::to_string(HeaderScan::kMaxDepth) +
+                                " levels deep");
+    if (!scanned || !scan.error.empty())
+        // nlohmann reports invalid UTF-8 and syntax errors alike; its text may quote raw bytes.
+        throw failure(path, "invalid safetensors header: not valid JSON (" +
+                                printable(scan.error.empty() ? std::string("rejected") : scan.error, 300) + ")");
+    Json header;
+    try {
+        header = Json::parse(begin, begin + length);
+    } catch (const std::exception& e) {
+        throw failure(path, "invalid safetensors header: not valid JSON (" + printable(e.what(), 300) + ")");
+    }
+    if (!header.is_object())
+        throw failure(path, "invalid safetensors header: expected a JSON object, got " + describe(header));
+    if (!scan.duplicate.empty())
+        throw failure(path, "invalid safetensors header: key " + nameInQuotes(scan.duplicate) + " appears twice");
+    order = std::move(scan.order);
+    return header;
+}
+
+std::map<std::string, std::string> readMetadata(const std::string& path, const Json& entry) {
+    if (!entry.is_object())
+        throw failure(path, "invalid safetensors header: __metadata__ must be an object of strings, got " + describe(entry));
+    std::map<std::string, std::string> metadata;
+    for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string())
+            throw failure(path, "invalid safetensors header: __metadata__ entry " + nameInQuotes(key) +
+                                    " must be a string, got " + describe(value));
+        metadata[key] = value.get<std::string>();
+    }
+    return metadata;
+}
+
+// The shape of a tensor entry, and its element count (throws when it overflows).
+uint64_t readShape(const std::string& path, const std::string& t, const Json& entry, TensorInfo& info) {
+    auto sh = entry.find("shape");
+    if (sh == entry.end()) throw failure(path, t + ": \"shape\" is missing");
+    if (!sh->is_array()) throw failure(path, t + ": \"shape\" must be an array of integers, got " + describe(*sh));
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (const auto& d : *sh) {
+        auto dim = nonNegative(d);
+        if (!dim) {
+            if (d.is_number_integer()) throw failure(path, t + ": shape has a negative dimension " + d.dump());
+            throw failure(path, t + ": \"shape\" must be an array of integers, found " + describe(d));
+        }
+        if (*dim > uint64_t(std::numeric_limits<int64_t>::max()))
+            throw failure(path, t + ": shape dimension " + d.dump() + " is too large");
+        info.shape.push_back(int64_t(*dim));
+        if (*dim != 0 && numel > kMaxU64 / *dim) overflow = true;
+        else numel *= *dim;
+    }
+    // A zero dimension makes the product 0 whatever the other dimensions are.
+    if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) overflow = false, numel = 0;
+    const uint64_t elemSize = dtypeSize(info.dtype);
+    if (overflow || numel > uint64_t(std::numeric_limits<int64_t>::max()) || numel > kMaxU64 / elemSize)
+        throw failure(path, t + ": shape " + shapeToString(info.shape) + " has too many elements");
+    return numel;
+}
+
+// One tensor entry {"dtype", "shape", "data_offsets"}, checked against the data section.
+TensorInfo readTensorEntry(const std::string& path, const std::string& name, const Json& entry, uint64_t dataSize) {
+    const std::string t = "tensor " + nameInQuotes(name);
+    if (!entry.is_object()) throw failure(path, t + ": entry must be an object, got " + describe(entry));
+    TensorInfo info;
+    info.name = name;
+
+    auto dt = entry.find("dtype");
+    if (dt == entry.end()) throw failure(path, t + ": \"dtype\" is missing");
+    if (!dt->is_string()) throw failure(path, t + ": \"dtype\" must be a string, got " + describe(*dt));
+    auto parsedType = parseSafetensorsDType(dt->get_ref<const std::string&>());
+    if (!parsedType)
+        throw failure(path, t + " has dtype " + printable(dt->get_ref<const std::string&>(), 40) +
+                                "; supported: F32, F16, BF16");
+    info.dtype = *parsedType;
+    const uint64_t expectedBytes = readShape(path, t, entry, info) * dtypeSize(info.dtype);
+
+    auto off = entry.find("data_offsets");
+    if (off == entry.end()) throw failure(path, t + ": \"data_offsets\" is missing");
+    if (!off->is_array() || off->size() != 2)
+        throw failure(path, t + ": \"data_offsets\" must be an array [begin, end], got " + describe(*off));
+    auto begin = nonNegative((*off)[0]), end = nonNegative((*off)[1]);
+    if (!begin || !end)
+        throw failure(path, t + ": \"data_offsets\" must hold two non-negative integers, found " +
+                                describe((*off)[begin ? 1 : 0]));
+    info.begin = *begin;
+    info.end = *end;
+    if (info.begin > info.end)
+        throw failure(path, t + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
+                                "] has begin > end");
+    if (info.end > dataSize)
+        throw failure(path, t + ": data_offsets end " + std::to_string(info.end) + " is beyond the data section (" +
+                                std::to_string(dataSize) + " bytes; the file may be truncated)");
+    if (info.end - info.begin != expectedBytes)
+        throw failure(path, t + ": data_offsets span " + std::to_string(info.end - info.begin) + " bytes, but shape " +
+                                shapeToString(info.shape) + " of " + dtypeName(info.dtype) + " needs " +
+                                std::to_string(expectedBytes));
+    return info;
+}
+
+// No two tensors may share bytes (empty tensors occupy none). Gaps are allowed.
+void checkNoOverlap(const std::string& path, const std::vector<TensorInfo>& tensors) {
+    std::vector<const TensorInfo*> byOffset;
+    for (const TensorInfo& t : tensors)
+        if (t.end > t.begin) byOffset.push_back(&t);
+    std::sort(byOffset.begin(), byOffset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+        return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+    });
+    const TensorInfo* furthest = nullptr;
+    for (const TensorInfo* t : byOffset) {
+        if (furthest && t->begin < furthest->end)
+            throw failure(path, "tensors " + nameInQuotes(furthest->name) + " and " + nameInQuotes(t->name) +
+                                    " overlap in the data section (bytes " + std::to_string(t->begin) + ".." +
+                                    std::to_string(std::min(t->end, furthest->end)) + ")");
+        if (!furthest || t->end > furthest->end) furthest = t;
+    }
+}
+
+} // namespace
+
+SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
+    map_ = mapFile(path_, fileSize_);
     // From here on the mapping must be released if validation fails.
     try {
         const uint8_t* base = static_cast<const uint8_t*>(map_);
-        uint64_t headerLen = 0;
-        for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | base[i];
-        if (headerLen == 0) throw fail("invalid safetensors header: header length is 0");
-        if (headerLen > kMaxHeaderBytes)
-            throw fail("invalid safetensors header: header length " + std::to_string(headerLen) +
-                       " exceeds the limit of " + std::to_string(kMaxHeaderBytes) + " bytes");
-        if (headerLen > fileSize_ - 8)
-            throw fail("invalid safetensors header: header length " + std::to_string(headerLen) +
-                       " runs past the end of the file (" + std::to_string(fileSize_) + " bytes)");
-        const char* headerBegin = reinterpret_cast<const char*>(base + 8);
+        const uint64_t headerLen = headerLength(path_, base, fileSize_);
         dataStart_ = base + 8 + headerLen;
         const uint64_t dataSize = fileSize_ - 8 - headerLen;
-
-        // nlohmann stops at a NUL byte as if the input ended there; JSON allows none anywhere.
-        if (const void* nul = std::memchr(headerBegin, 0, size_t(headerLen)))
-            throw fail("invalid safetensors header: not valid JSON (NUL byte at header offset " +
-                       std::to_string(static_cast<const char*>(nul) - headerBegin) + ")");
-
-        // First pass (SAX, no values kept): syntax and UTF-8, nesting depth, duplicate keys and
-        // the order of the tensor names. Only then is the header built as a DOM.
-        HeaderScan scan;
-        bool scanned = false;
-        try {
-            scanned = Json::sax_parse(headerBegin, headerBegin + headerLen, &scan);
-        } catch (const std::exception& e) {
-            if (scan.error.empty()) scan.error = e.what();
-        }
-        if (scan.tooDeep)
-            throw fail("invalid safetensors header: JSON nested more than " + std::to_string(HeaderScan::kMaxDepth) +
-                       " levels deep");
-        if (!scanned || !scan.error.empty())
-            // nlohmann reports invalid UTF-8 and syntax errors alike; its text may quote raw bytes.
-            throw fail("invalid safetensors header: not valid JSON (" +
-                       printable(scan.error.empty() ? std::string("rejected") : scan.error, 300) + ")");
-        Json header;
-        try {
-            header = Json::parse(headerBegin, headerBegin + headerLen);
-        } catch (const std::exception& e) {
-            throw fail("invalid safetensors header: not valid JSON (" + printable(e.what(), 300) + ")");
-        }
-        if (!header.is_object())
-            throw fail("invalid safetensors header: expected a JSON object, got " + describe(header));
-        if (!scan.duplicate.empty())
-            throw fail("invalid safetensors header: key " + nameInQuotes(scan.duplicate) + " appears twice");
-
-        for (const std::string& name : scan.order) {
+        std::vector<std::string> order;
+        const Json header = parseHeader(path_, reinterpret_cast<const char*>(base + 8), headerLen, order);
+        for (const std::string& name : order) {
             const Json& entry = header.at(name);
             if (name == "__metadata__") {
-                if (!entry.is_object())
-                    throw fail("invalid safetensors header: __metadata__ must be an object of strings, got " +
-                               describe(entry));
-                for (const auto& [key, value] : entry.items()) {
-                    if (!value.is_string())
-                        throw fail("invalid safetensors header: __metadata__ entry " + nameInQuotes(key) +
-                                   " must be a string, got " + describe(value));
-                    metadata_[key] = value.get<std::string>();
-                }
+                metadata_ = readMetadata(path_, entry);
                 continue;
             }
-            const std::string t = "tensor " + nameInQuotes(name);
-            if (!entry.is_object()) throw fail(t + ": entry must be an object, got " + describe(entry));
-
-            TensorInfo info;
-            info.name = name;
-
-            auto dt = entry.find("dtype");
-            if (dt == entry.end()) throw fail(t + ": \"dtype\" is missing");
-            if (!dt->is_string()) throw fail(t + ": \"dtype\" must be a string, got " + describe(*dt));
-            auto parsedType = parseSafetensorsDType(dt->get_ref<const std::string&>());
-            if (!parsedType)
-                throw fail(t + " has dtype " + printable(dt->get_ref<const std::string&>(), 40) +
-                           "; supported: F32, F16, BF16");
-            info.dtype = *parsedType;
-
-            auto sh = entry.find("shape");
-            if (sh == entry.end()) throw fail(t + ": \"shape\" is missing");
-            if (!sh->is_array()) throw fail(t + ": \"shape\" must be an array of integers, got " + describe(*sh));
-            uint64_t numel = 1;
-            bool overflow = false;
-            for (const auto& d : *sh) {
-                auto dim = nonNegative(d);
-                if (!dim) {
-                    if (d.is_number_integer()) throw fail(t + ": shape has a negative dimension " + d.dump());
-                    throw fail(t + ": \"shape\" must be an array of integers, found " + describe(d));
-                }
-                if (*dim > uint64_t(std::numeric_limits<int64_t>::max()))
-                    throw fail(t + ": shape dimension " + d.dump() + " is too large");
-                info.shape.push_back(int64_t(*dim));
-                if (*dim != 0 && numel > kMaxU64 / *dim) overflow = true;
-                else numel *= *dim;
-            }
-            // A zero dimension makes the product 0 whatever the other dimensions are.
-            if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) overflow = false, numel = 0;
-            const uint64_t elemSize = dtypeSize(info.dtype);
-            if (overflow || numel > uint64_t(std::numeric_limits<int64_t>::max()) || numel > kMaxU64 / elemSize)
-                throw fail(t + ": shape " + shapeToString(info.shape) + " has too many elements");
-            const uint64_t expectedBytes = numel * elemSize;
-
-            auto off = entry.find("data_offsets");
-            if (off == entry.end()) throw fail(t + ": \"data_offsets\" is missing");
-            if (!off->is_array() || off->size() != 2)
-                throw fail(t + ": \"data_offsets\" must be an array [begin, end], got " + describe(*off));
-            auto begin = nonNegative((*off)[0]), end = nonNegative((*off)[1]);
-            if (!begin || !end)
-                throw fail(t + ": \"data_offsets\" must hold two non-negative integers, found " +
-                           describe((*off)[begin ? 1 : 0]));
-            info.begin = *begin;
-            info.end = *end;
-            if (info.begin > info.end)
-                throw fail(t + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
-                           "] has begin > end");
-            if (info.end > dataSize)
-                throw fail(t + ": data_offsets end " + std::to_string(info.end) + " is beyond the data section (" +
-                           std::to_string(dataSize) + " bytes; the file may be truncated)");
-            if (info.end - info.begin != expectedBytes)
-                throw fail(t + ": data_offsets span " + std::to_string(info.end - info.begin) + " bytes, but shape " +
-                           shapeToString(info.shape) + " of " + dtypeName(info.dtype) + " needs " +
-                           std::to_string(expectedBytes));
-            index_[info.name] = tensors_.size();
+            TensorInfo info = readTensorEntry(path_, name, entry, dataSize);
+            index_[name] = tensors_.size();
             tensors_.push_back(std::move(info));
         }
-
-        // No two tensors may share bytes (empty tensors occupy none). Gaps are allowed.
-        std::vector<const TensorInfo*> byOffset;
-        for (const TensorInfo& t : tensors_)
-            if (t.end > t.begin) byOffset.push_back(&t);
-        std::sort(byOffset.begin(), byOffset.end(), [](const TensorInfo* a, const TensorInfo* b) {
-            return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-        });
-        const TensorInfo* furthest = nullptr;
-        for (const TensorInfo* t : byOffset) {
-            if (furthest && t->begin < furthest->end)
-                throw fail("tensors " + nameInQuotes(furthest->name) + " and " + nameInQuotes(t->name) +
-                           " overlap in the data section (bytes " + std::to_string(t->begin) + ".." +
-                           std::to_string(std::min(t->end, furthest->end)) + ")");
-            if (!furthest || t->end > furthest->end) furthest = t;
-        }
+        checkNoOverlap(path_, tensors_);
     } catch (...) {
         ::munmap(map_, size_t(fileSize_));
         map_ = nullptr;

@@ -3,24 +3,20 @@
 // Usage: bench_dataset_import [PAIRS] [THREADS]   (defaults: 35000, every core)
 // Target: under 5 s on 2 cores; memory bounded by the streaming buffers, not by the file size.
 #include "datasets/dataset_import.h"
-#include "core/system.h"
 
-#include <sys/resource.h>
+#include "core/system.h"
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-
 
 // Deterministic varied text: pseudo-words from syllables, numbers, punctuation.
 struct TextGen {

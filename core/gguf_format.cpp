@@ -66,19 +66,15 @@ const TensorTypeInfo* findTensorType(uint32_t id) {
     return nullptr;
 }
 
-const TensorTypeInfo& tensorTypeInfo(TensorType t) {
-    const TensorTypeInfo* info = findTensorType(uint32_t(t));
-    if (!info) throw Error("ggml tensor type " + std::to_string(uint32_t(t)) + " is not handled here");
-    return *info;
-}
-
 const char* tensorTypeName(TensorType t) {
     const TensorTypeInfo* info = findTensorType(uint32_t(t));
     return info ? info->name : "?";
 }
 
 uint64_t rowBytes(TensorType t, uint64_t rowLength) {
-    const TensorTypeInfo& info = tensorTypeInfo(t);
+    const TensorTypeInfo* found = findTensorType(uint32_t(t));
+    if (!found) throw Error("ggml tensor type " + std::to_string(uint32_t(t)) + " is not handled here");
+    const TensorTypeInfo& info = *found;
     if (rowLength % info.blockElements != 0)
         throw Error("rows of " + std::to_string(rowLength) + " values cannot be stored as " + info.name +
                     " (a multiple of " + std::to_string(info.blockElements) + " is needed)");

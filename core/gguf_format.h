@@ -49,7 +49,6 @@ struct TensorTypeInfo {
 };
 // nullptr for an id that is not one of the types above.
 const TensorTypeInfo* findTensorType(uint32_t id);
-const TensorTypeInfo& tensorTypeInfo(TensorType t);
 const char* tensorTypeName(TensorType t);
 // Bytes of one row of `rowLength` values; throws swarm::Error unless rowLength is a whole number
 // of blocks.

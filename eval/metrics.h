@@ -138,7 +138,7 @@ const std::vector<std::string>& metricFamilies();
 std::vector<std::string> autoMetrics(const std::string& preset);
 // "auto" or a comma-separated list of families; throws swarm::Error naming an unknown one.
 std::vector<std::string> parseMetrics(const std::string& spec, const std::string& preset);
-// Families that need a reference (all but loss... which needs one too): true for every family.
+// Whether a family scores against a reference: all but commit (which checks the format alone).
 bool needsReference(const std::string& family);
 
 struct ExampleInput {

@@ -46,9 +46,6 @@ struct ModelSource {
 // (RUN_DIR/checkpoints/step-N). Throws swarm::Error naming the path.
 ModelSource resolveSource(const std::string& path);
 
-// The fixed prompt set of the re-check (chat format, ~100 tokens in all).
-const std::vector<std::string>& recheckPrompts();
-
 struct RecheckResult {
     int prompts = 0;
     int positions = 0;                // logit vectors compared

@@ -48,25 +48,24 @@ std::string encodedArray(ValueType element, const std::vector<T>& v) {
 
 } // namespace
 
-Value::Value(ValueType type, ValueType arrayType, std::string bytes)
-    : type_(type), arrayType_(arrayType), bytes_(std::move(bytes)) {}
+Value::Value(ValueType type, std::string bytes) : type_(type), bytes_(std::move(bytes)) {}
 
-Value Value::u8(uint8_t v) { return Value(ValueType::UInt8, ValueType::UInt8, encodedScalar(v)); }
-Value Value::i8(int8_t v) { return Value(ValueType::Int8, ValueType::UInt8, encodedScalar(v)); }
-Value Value::u16(uint16_t v) { return Value(ValueType::UInt16, ValueType::UInt8, encodedScalar(v)); }
-Value Value::i16(int16_t v) { return Value(ValueType::Int16, ValueType::UInt8, encodedScalar(v)); }
-Value Value::u32(uint32_t v) { return Value(ValueType::UInt32, ValueType::UInt8, encodedScalar(v)); }
-Value Value::i32(int32_t v) { return Value(ValueType::Int32, ValueType::UInt8, encodedScalar(v)); }
-Value Value::f32(float v) { return Value(ValueType::Float32, ValueType::UInt8, encodedScalar(v)); }
-Value Value::u64(uint64_t v) { return Value(ValueType::UInt64, ValueType::UInt8, encodedScalar(v)); }
-Value Value::i64(int64_t v) { return Value(ValueType::Int64, ValueType::UInt8, encodedScalar(v)); }
-Value Value::f64(double v) { return Value(ValueType::Float64, ValueType::UInt8, encodedScalar(v)); }
-Value Value::boolean(bool v) { return Value(ValueType::Bool, ValueType::UInt8, encodedScalar(uint8_t(v ? 1 : 0))); }
+Value Value::u8(uint8_t v) { return Value(ValueType::UInt8, encodedScalar(v)); }
+Value Value::i8(int8_t v) { return Value(ValueType::Int8, encodedScalar(v)); }
+Value Value::u16(uint16_t v) { return Value(ValueType::UInt16, encodedScalar(v)); }
+Value Value::i16(int16_t v) { return Value(ValueType::Int16, encodedScalar(v)); }
+Value Value::u32(uint32_t v) { return Value(ValueType::UInt32, encodedScalar(v)); }
+Value Value::i32(int32_t v) { return Value(ValueType::Int32, encodedScalar(v)); }
+Value Value::f32(float v) { return Value(ValueType::Float32, encodedScalar(v)); }
+Value Value::u64(uint64_t v) { return Value(ValueType::UInt64, encodedScalar(v)); }
+Value Value::i64(int64_t v) { return Value(ValueType::Int64, encodedScalar(v)); }
+Value Value::f64(double v) { return Value(ValueType::Float64, encodedScalar(v)); }
+Value Value::boolean(bool v) { return Value(ValueType::Bool, encodedScalar(uint8_t(v ? 1 : 0))); }
 
 Value Value::string(const std::string& v) {
     std::string s;
     putString(s, v);
-    return Value(ValueType::String, ValueType::UInt8, std::move(s));
+    return Value(ValueType::String, std::move(s));
 }
 
 Value Value::stringArray(const std::vector<std::string>& v) {
@@ -74,11 +73,11 @@ Value Value::stringArray(const std::vector<std::string>& v) {
     put<uint32_t>(s, uint32_t(ValueType::String));
     put<uint64_t>(s, v.size());
     for (const std::string& e : v) putString(s, e);
-    return Value(ValueType::Array, ValueType::String, std::move(s));
+    return Value(ValueType::Array, std::move(s));
 }
 
 Value Value::int32Array(const std::vector<int32_t>& v) {
-    return Value(ValueType::Array, ValueType::Int32, encodedArray(ValueType::Int32, v));
+    return Value(ValueType::Array, encodedArray(ValueType::Int32, v));
 }
 
 Value Value::array(ValueType element, const std::vector<Value>& elements) {
@@ -93,7 +92,7 @@ Value Value::array(ValueType element, const std::vector<Value>& elements) {
                         valueTypeName(elements[i].type_) + ", the array holds " + valueTypeName(element));
         s += elements[i].bytes_;
     }
-    return Value(ValueType::Array, element, std::move(s));
+    return Value(ValueType::Array, std::move(s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,12 +114,6 @@ void Writer::set(const std::string& key, Value value) {
             return;
         }
     kv_.emplace_back(key, std::move(value));
-}
-
-bool Writer::has(const std::string& key) const {
-    for (const auto& kv : kv_)
-        if (kv.first == key) return true;
-    return false;
 }
 
 void Writer::addTensor(const std::string& name, const std::vector<uint64_t>& dims, TensorType type, Producer produce) {

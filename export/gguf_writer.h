@@ -38,13 +38,11 @@ public:
     static Value array(ValueType element, const std::vector<Value>& elements);
 
     ValueType type() const { return type_; }
-    ValueType arrayType() const { return arrayType_; }
     const std::string& encoded() const { return bytes_; }
 
 private:
-    Value(ValueType type, ValueType arrayType, std::string bytes);
+    Value(ValueType type, std::string bytes);
     ValueType type_ = ValueType::UInt8;
-    ValueType arrayType_ = ValueType::UInt8;
     std::string bytes_;
 };
 
@@ -64,13 +62,10 @@ public:
     // Adds or replaces a key (first insertion order is kept). "general.alignment" must be a
     // UINT32 power of two (>= 8) and sets the alignment.
     void set(const std::string& key, Value value);
-    bool has(const std::string& key) const;
     // dims innermost first (dims[0] is the row length). Throws for an empty, too long or
     // duplicate name, 0 or more than 4 dims, a zero dim, or a quantised row not a multiple of 32.
     void addTensor(const std::string& name, const std::vector<uint64_t>& dims, TensorType type, Producer produce);
 
-    uint64_t alignment() const { return alignment_; }
-    size_t tensorCount() const { return tensors_.size(); }
     uint64_t dataOffset() const;                 // where the data section starts
     uint64_t fileSize() const;                   // the exact size write() produces
 

@@ -12,6 +12,9 @@
 
 namespace swarm::exporter {
 
+namespace {
+
+// The fixed prompt set of the re-check (chat format, ~100 tokens in all).
 const std::vector<std::string>& recheckPrompts() {
     static const std::vector<std::string> prompts = {
         "User: Which customers placed more than three orders in 2023?\nAssistant:",
@@ -22,8 +25,6 @@ const std::vector<std::string>& recheckPrompts() {
     };
     return prompts;
 }
-
-namespace {
 
 struct LogitDiff {
     double sum = 0;                   // of |a - b| over every compared logit

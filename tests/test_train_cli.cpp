@@ -122,7 +122,7 @@ private slots:
         std::map<int64_t, double> got = trainLosses(killed);
         QCOMPARE(got.size(), want.size());
         for (auto& [step, loss] : want)
-            QVERIFY2(std::fabs(got[step] - loss) <= 1e-6,
+            QVERIFY2(got[step] == loss,
                      qPrintable(QString("step %1: %2 vs %3").arg(step).arg(got[step]).arg(loss)));
         ProjectStore store = ProjectStore::open(g_project.toStdString());
         SqlStatement st(store.handle(),

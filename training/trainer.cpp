@@ -344,7 +344,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         Accumulated acc;
         if (!accumulate(plan[size_t(step_ % stepsPerEpoch_)], session, acc)) {
             // The partial accumulation is discarded: the step re-runs whole on resume.
-            optimizer_->zero_grad();
+            clearGradients();
             const bool pause = control->load() == kPause;
             return finish(session, pause ? RunResult::Paused : RunResult::Cancelled,
                           (pause ? "paused at step " : "cancelled at step ") + std::to_string(step_));
@@ -353,7 +353,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         const double trainLoss = acc.ceSum / double(std::max<int64_t>(acc.labelled, 1));
         const double gradNorm = torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.gradClip > 0 ? config_.gradClip : 1e30);
         if (!std::isfinite(trainLoss) || !std::isfinite(gradNorm)) {
-            optimizer_->zero_grad();
+            clearGradients();
             const std::string msg = divergenceMessage(trainLoss, gradNorm, lr);
             if (observer) observer->onWarning(step_ + 1, msg);
             return finish(session, RunResult::Diverged, msg);
@@ -361,7 +361,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         for (auto& group : optimizer_->param_groups())
             static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
         optimizer_->step();
-        optimizer_->zero_grad();
+        clearGradients();
         ++step_;
         lastTrainLoss_ = trainLoss;
         reportStep(session, acc, epoch, lr, gradNorm, std::chrono::duration<double>(Clock::now() - stepStart).count());
@@ -374,6 +374,17 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         }
     }
     return finish(session, RunResult::Finished, "finished " + std::to_string(step_) + " steps");
+}
+
+// Gradients are dropped, not zeroed, between steps (PyTorch's zero_grad(set_to_none=True)): an
+// expert that no token reached in a step then has no gradient and AdamW leaves it and its moments
+// alone. LibTorch 1.13's zero_grad() keeps zero tensors instead, so such an expert was updated
+// from its momentum in a long-running process but skipped after a resume (its gradient never
+// existed there): resumed runs drifted from uninterrupted ones at the second step after a
+// checkpoint. Dropping them makes both follow one rule.
+void Trainer::clearGradients() {
+    for (torch::Tensor& p : model_->parameters())
+        if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
 }
 
 bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated& acc) {

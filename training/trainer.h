@@ -98,6 +98,7 @@ private:
     bool accumulate(const GlobalBatch& batch, Session& session, Accumulated& acc);
     void reportStep(Session& session, const Accumulated& acc, int epoch, double lr, double gradNorm, double stepSeconds);
     void emitValidation(Session& session, bool epochEnd);
+    void clearGradients();
     RunResult finish(Session& session, RunResult::Status status, const std::string& message);
     std::string divergenceMessage(double trainLoss, double gradNorm, double lr) const;
     double validate();

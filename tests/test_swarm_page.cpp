@@ -26,7 +26,6 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTableView>
-#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -283,12 +282,14 @@ private slots:
         QCOMPARE(shown.specialist, expected.specialist);
         QVERIFY(shown.routerMs > 0 && shown.specialistMs > 0);
         QVERIFY(child<QLabel>("swarmRoute")->text().contains(QString::fromStdString(expectedRoute.label)));
-        auto* probabilities = child<QTableWidget>("swarmProbabilities");
+        QAbstractItemModel* probabilities = child<QTableView>("swarmProbabilities")->model();
         QCOMPARE(probabilities->rowCount(), int(expectedRoute.probabilities.size()));
         for (int row = 0; row < probabilities->rowCount(); ++row) {
             const auto& [label, p] = expectedRoute.probabilities[size_t(row)];
-            QCOMPARE(probabilities->item(row, 0)->text(), QString::fromStdString(label));
-            QVERIFY(std::abs(probabilities->item(row, 0)->data(Qt::UserRole).toDouble() - p) < 1e-9);
+            QCOMPARE(probabilities->index(row, 0).data().toString(), QString::fromStdString(label));
+            QVERIFY(std::abs(probabilities->index(row, 0).data(Qt::UserRole).toDouble() - p) < 1e-9);
+            QVERIFY(std::abs(probabilities->index(row, 1).data(Qt::UserRole).toDouble() - p) < 1e-9);
+            QCOMPARE(probabilities->index(row, 0).data(Qt::FontRole).value<QFont>().bold(), label == expectedRoute.label);
         }
         QVERIFY(child<QLabel>("swarmSpecialist")->text().contains(QString::fromStdString(expected.specialist)));
         QVERIFY(child<QLabel>("swarmTimings")->text().contains(QString("%1 generated").arg(expected.completionTokens)));

@@ -3,6 +3,7 @@
 #include "ui/dataset_table_model.h"
 #include "ui/import_dialog.h"
 #include "ui/job_runner.h"
+#include "ui/record_table_model.h"
 #include "ui/theme.h"
 
 #include "datasets/dataset_import.h"
@@ -18,7 +19,6 @@
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableView>
-#include <QTableWidget>
 #include <QTextBrowser>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
@@ -76,16 +76,21 @@ DatasetsPage::DatasetsPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     histogram_ = new QCustomPlot;
     histogram_->setObjectName("lengthHistogram");
     styleChart(histogram_, tr("tokens per example (prompt + response + EOS)"), tr("examples"));
-    rejected_ = new QTableWidget(0, 4);
-    rejected_->setObjectName("rejectedTable");
-    rejected_->setHorizontalHeaderLabels({tr("Record"), tr("Line"), tr("Reason"), tr("Detail")});
-    rejected_->horizontalHeader()->setSectionResizeMode(3, QHeaderView::Stretch);
-    rejected_->verticalHeader()->hide();
-    rejected_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    rejected_ = new RecordTableModel<RejectedRow>(
+        {textColumn<RejectedRow>(tr("Record"), [](const RejectedRow& r) { return QString::number(r.recordNumber); }),
+         textColumn<RejectedRow>(tr("Line"), [](const RejectedRow& r) { return QString::number(r.line); }),
+         textColumn<RejectedRow>(tr("Reason"), [](const RejectedRow& r) { return QString::fromStdString(r.reason); }),
+         textColumn<RejectedRow>(tr("Detail"), [](const RejectedRow& r) { return QString::fromStdString(r.detail); })},
+        this);
+    auto* rejectedView = new QTableView;
+    rejectedView->setObjectName("rejectedTable");
+    rejectedView->setModel(rejected_);
+    rejectedView->horizontalHeader()->setStretchLastSection(true);
+    rejectedView->verticalHeader()->hide();
     auto* report = new QSplitter(Qt::Vertical);
     report->addWidget(summary_);
     report->addWidget(histogram_);
-    report->addWidget(rejected_);
+    report->addWidget(rejectedView);
     report->setSizes({220, 260, 160});
 
     mask_ = new QTextBrowser;
@@ -219,14 +224,7 @@ void DatasetsPage::showReport(const DatasetInfo& ds) {
     }
     histogram_->replot();
 
-    std::vector<RejectedRow> rows = DatasetStore(*store_).rejectedRows(ds.id, 1000);
-    rejected_->setRowCount(int(rows.size()));
-    for (int i = 0; i < int(rows.size()); ++i) {
-        rejected_->setItem(i, 0, new QTableWidgetItem(QString::number(rows[size_t(i)].recordNumber)));
-        rejected_->setItem(i, 1, new QTableWidgetItem(QString::number(rows[size_t(i)].line)));
-        rejected_->setItem(i, 2, new QTableWidgetItem(QString::fromStdString(rows[size_t(i)].reason)));
-        rejected_->setItem(i, 3, new QTableWidgetItem(QString::fromStdString(rows[size_t(i)].detail)));
-    }
+    rejected_->setRecords(DatasetStore(*store_).rejectedRows(ds.id, 1000));
 }
 
 QString maskPreviewHtml(const Gpt2Tokenizer& tokenizer, const std::vector<int32_t>& ids, int32_t promptLen) {

@@ -15,13 +15,14 @@ class QCustomPlot;
 class QListWidget;
 class QPushButton;
 class QTableView;
-class QTableWidget;
 class QTextBrowser;
 
 namespace swarm::ui {
 
 class DatasetTableModel;
 class JobRunner;
+template <class Record>
+class RecordTableModel;
 
 class DatasetsPage : public QWidget {
     Q_OBJECT
@@ -60,7 +61,7 @@ private:
     DatasetTableModel* model_;
     QTextBrowser* summary_;
     QCustomPlot* histogram_;
-    QTableWidget* rejected_;
+    RecordTableModel<RejectedRow>* rejected_;
     QTextBrowser* mask_;
 };
 

@@ -2,6 +2,7 @@
 
 #include "ui/app_settings.h"
 #include "ui/job_runner.h"
+#include "ui/record_table_model.h"
 
 #include "core/project_store.h"
 #include "eval/compare.h"
@@ -19,11 +20,10 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
-#include <QMetaObject>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
-#include <QTableWidget>
+#include <QTableView>
 #include <QVBoxLayout>
 
 namespace swarm::ui {
@@ -31,6 +31,13 @@ namespace swarm::ui {
 EvaluatePage::EvaluatePage(JobRunner* jobs, QWidget* parent) : QWidget(parent), jobs_(jobs) {
     setObjectName("evaluatePage");
     eval::registerEvaluationSchema();
+    auto* layout = new QHBoxLayout(this);
+    layout->addWidget(buildModelPicker());
+    layout->addWidget(buildResults(), 1);
+}
+
+// The models to compare (runs, folders, GGUF files), the dataset split and the run buttons.
+QWidget* EvaluatePage::buildModelPicker() {
     models_ = new QListWidget;
     models_->setObjectName("evalModels");
     models_->setToolTip(tr("The first model is the baseline the others' deltas are against."));
@@ -73,42 +80,14 @@ EvaluatePage::EvaluatePage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     form->addRow(tr("Max new tokens"), maxTokens_);
     auto* left = new QWidget;
     left->setMaximumWidth(380);
-    auto* leftLayout = new QVBoxLayout(left);
-    leftLayout->addWidget(new QLabel(tr("<b>Models</b>")));
-    leftLayout->addLayout(runRow);
-    leftLayout->addLayout(addRow);
-    leftLayout->addWidget(models_, 1);
-    leftLayout->addLayout(form);
-    leftLayout->addWidget(runButton_);
-    leftLayout->addWidget(reportButton_);
-
-    metrics_ = new QTableWidget;
-    metrics_->setObjectName("evalMetrics");
-    metrics_->verticalHeader()->hide();
-    metrics_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    filter_ = new QComboBox;
-    filter_->setObjectName("evalFilter");
-    filter_->addItem(tr("All examples"));
-    filter_->addItem(tr("Only where the models disagree"));
-    filter_->addItem(tr("Only failures of the baseline"));
-    filter_->addItem(tr("Only failures of the last model"));
-    examples_ = new QTableWidget;
-    examples_->setObjectName("evalExamples");
-    examples_->verticalHeader()->hide();
-    examples_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    examples_->setWordWrap(true);
-    auto* lower = new QWidget;
-    auto* lowerLayout = new QVBoxLayout(lower);
-    lowerLayout->setContentsMargins(0, 0, 0, 0);
-    lowerLayout->addWidget(filter_);
-    lowerLayout->addWidget(examples_, 1);
-    auto* right = new QSplitter(Qt::Vertical);
-    right->addWidget(metrics_);
-    right->addWidget(lower);
-    right->setSizes({200, 500});
-    auto* layout = new QHBoxLayout(this);
-    layout->addWidget(left);
-    layout->addWidget(right, 1);
+    auto* layout = new QVBoxLayout(left);
+    layout->addWidget(new QLabel(tr("<b>Models</b>")));
+    layout->addLayout(runRow);
+    layout->addLayout(addRow);
+    layout->addWidget(models_, 1);
+    layout->addLayout(form);
+    layout->addWidget(runButton_);
+    layout->addWidget(reportButton_);
 
     connect(addRun, &QPushButton::clicked, this, [this] {
         if (!runs_->currentData().toString().isEmpty()) addModel(runs_->currentData().toString());
@@ -123,7 +102,6 @@ EvaluatePage::EvaluatePage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     });
     connect(remove, &QPushButton::clicked, this, [this] { delete models_->currentItem(); });
     connect(runButton_, &QPushButton::clicked, this, &EvaluatePage::startEvaluation);
-    connect(filter_, &QComboBox::currentIndexChanged, this, &EvaluatePage::showExamples);
     connect(reportButton_, &QPushButton::clicked, this, [this] {
         if (!comparison_) return;
         QString path = QFileDialog::getSaveFileName(this, tr("Report"), AppSettings::load().exportFolder + "/report.html",
@@ -136,6 +114,41 @@ EvaluatePage::EvaluatePage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
             QMessageBox::warning(this, tr("Report"), QString::fromUtf8(e.what()));
         }
     });
+    return left;
+}
+
+// The metrics table over the side-by-side outputs with their filter.
+QWidget* EvaluatePage::buildResults() {
+    metrics_ = new RecordTableModel<eval::ModelColumn>({}, this);
+    auto* metricsView = new QTableView;
+    metricsView->setObjectName("evalMetrics");
+    metricsView->setModel(metrics_);
+    metricsView->verticalHeader()->hide();
+    metricsView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    filter_ = new QComboBox;
+    filter_->setObjectName("evalFilter");
+    filter_->addItem(tr("All examples"));
+    filter_->addItem(tr("Only where the models disagree"));
+    filter_->addItem(tr("Only failures of the baseline"));
+    filter_->addItem(tr("Only failures of the last model"));
+    examples_ = new RecordTableModel<eval::ComparedExample>({}, this);
+    auto* examplesView = new QTableView;
+    examplesView->setObjectName("evalExamples");
+    examplesView->setModel(examples_);
+    examplesView->verticalHeader()->hide();
+    examplesView->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    examplesView->setWordWrap(true);
+    auto* lower = new QWidget;
+    auto* lowerLayout = new QVBoxLayout(lower);
+    lowerLayout->setContentsMargins(0, 0, 0, 0);
+    lowerLayout->addWidget(filter_);
+    lowerLayout->addWidget(examplesView, 1);
+    auto* right = new QSplitter(Qt::Vertical);
+    right->addWidget(metricsView);
+    right->addWidget(lower);
+    right->setSizes({200, 500});
+    connect(filter_, &QComboBox::currentIndexChanged, this, &EvaluatePage::showExamples);
+    return right;
 }
 
 EvaluatePage::~EvaluatePage() = default;
@@ -211,65 +224,62 @@ bool EvaluatePage::startEvaluation() {
 }
 
 void EvaluatePage::showComparison() {
-    metrics_->clear();
-    metrics_->setRowCount(0);
-    examples_->clear();
-    examples_->setRowCount(0);
     reportButton_->setEnabled(comparison_ != nullptr);
-    if (!comparison_) return;
-    const eval::Comparison& c = *comparison_;
-    QStringList headers{tr("Model")};
-    for (const std::string& m : c.metricNames) headers << QString::fromStdString(m);
-    headers << tr("prefill tok/s") << tr("decode tok/s") << tr("peak MiB") << tr("cost / M tokens");
-    metrics_->setColumnCount(headers.size());
-    metrics_->setHorizontalHeaderLabels(headers);
-    metrics_->setRowCount(int(c.models.size()));
-    for (int r = 0; r < int(c.models.size()); ++r) {
-        const eval::ModelColumn& m = c.models[size_t(r)];
-        metrics_->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(m.run.modelName) + (size_t(r) == c.baseline ? tr(" (baseline)") : "")));
-        int col = 1;
-        for (const std::string& name : c.metricNames) {
-            auto v = m.values.find(name);
-            QString cell = v == m.values.end() ? "-" : QString::number(v->second, 'f', 4);
-            auto d = m.deltas.find(name);
-            if (d != m.deltas.end()) cell += QString(" (%1%2)").arg(d->second >= 0 ? "+" : "").arg(d->second, 0, 'f', 4);
-            auto* item = new QTableWidgetItem(cell);
-            if (d != m.deltas.end() && d->second != 0) item->setForeground(d->second > 0 ? QColor(30, 132, 73) : QColor(192, 57, 43));
-            metrics_->setItem(r, col++, item);
-        }
-        metrics_->setItem(r, col++, new QTableWidgetItem(QString::number(m.prefillTokS, 'f', 0)));
-        metrics_->setItem(r, col++, new QTableWidgetItem(QString::number(m.decodeTokS, 'f', 1)));
-        metrics_->setItem(r, col++, new QTableWidgetItem(QString::number(m.peakRssMiB, 'f', 0)));
-        metrics_->setItem(r, col++, new QTableWidgetItem(QString::number(m.costPerMTokDecode, 'g', 3)));
+    if (!comparison_) {
+        metrics_->setColumnsAndRecords({}, {});
+        showExamples();
+        return;
     }
-    metrics_->resizeColumnsToContents();
+    const eval::Comparison& c = *comparison_;
+    using Column = RecordTableModel<eval::ModelColumn>::Column;
+    const int64_t baselineRun = c.models.empty() ? 0 : c.models[c.baseline].run.id;
+    std::vector<Column> columns{textColumn<eval::ModelColumn>(tr("Model"), [baselineRun](const eval::ModelColumn& m) {
+        return QString::fromStdString(m.run.modelName) + (m.run.id == baselineRun ? tr(" (baseline)") : "");
+    })};
+    for (const std::string& name : c.metricNames)
+        columns.push_back({QString::fromStdString(name), [name](const eval::ModelColumn& m, int role) -> QVariant {
+                               const auto v = m.values.find(name);
+                               const auto d = m.deltas.find(name);
+                               const bool changed = d != m.deltas.end() && d->second != 0;
+                               if (role == Qt::ForegroundRole && changed) return d->second > 0 ? QColor(30, 132, 73) : QColor(192, 57, 43);
+                               if (role != Qt::DisplayRole) return {};
+                               QString cell = v == m.values.end() ? "-" : QString::number(v->second, 'f', 4);
+                               if (d != m.deltas.end()) cell += QString(" (%1%2)").arg(d->second >= 0 ? "+" : "").arg(d->second, 0, 'f', 4);
+                               return cell;
+                           }});
+    columns.push_back(textColumn<eval::ModelColumn>(tr("prefill tok/s"), [](const eval::ModelColumn& m) { return QString::number(m.prefillTokS, 'f', 0); }));
+    columns.push_back(textColumn<eval::ModelColumn>(tr("decode tok/s"), [](const eval::ModelColumn& m) { return QString::number(m.decodeTokS, 'f', 1); }));
+    columns.push_back(textColumn<eval::ModelColumn>(tr("peak MiB"), [](const eval::ModelColumn& m) { return QString::number(m.peakRssMiB, 'f', 0); }));
+    columns.push_back(textColumn<eval::ModelColumn>(tr("cost / M tokens"),
+                                                    [](const eval::ModelColumn& m) { return QString::number(m.costPerMTokDecode, 'g', 3); }));
+    metrics_->setColumnsAndRecords(std::move(columns), c.models);
     showExamples();
 }
 
 void EvaluatePage::showExamples() {
-    examples_->clear();
-    examples_->setRowCount(0);
-    if (!comparison_) return;
+    if (!comparison_) {
+        examples_->setColumnsAndRecords({}, {});
+        return;
+    }
     const eval::Comparison& c = *comparison_;
     eval::ExampleFilter f;
     f.onlyDisagreements = filter_->currentIndex() == 1;
     if (filter_->currentIndex() == 2) f.failuresOf = int(c.baseline);
     if (filter_->currentIndex() == 3) f.failuresOf = int(c.models.size()) - 1;
-    std::vector<size_t> rows = eval::filterExamples(c, f);
-    QStringList headers{tr("Prompt"), tr("Reference")};
-    for (const eval::ModelColumn& m : c.models) headers << QString::fromStdString(m.run.modelName);
-    examples_->setColumnCount(headers.size());
-    examples_->setHorizontalHeaderLabels(headers);
-    const int shown = int(std::min<size_t>(rows.size(), 500));
-    examples_->setRowCount(shown);
-    for (int r = 0; r < shown; ++r) {
-        const eval::ComparedExample& e = c.examples[rows[size_t(r)]];
-        examples_->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(e.prompt).right(300)));
-        examples_->setItem(r, 1, new QTableWidgetItem(QString::fromStdString(e.reference)));
-        for (size_t m = 0; m < e.outputs.size(); ++m)
-            examples_->setItem(r, int(2 + m), new QTableWidgetItem(QString::fromStdString(e.outputs[m])));
+    std::vector<eval::ComparedExample> shown;
+    for (size_t row : eval::filterExamples(c, f)) {
+        if (shown.size() == 500) break;
+        shown.push_back(c.examples[row]);
     }
-    examples_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    using Example = eval::ComparedExample;
+    std::vector<RecordTableModel<Example>::Column> columns{
+        textColumn<Example>(tr("Prompt"), [](const Example& e) { return QString::fromStdString(e.prompt).right(300); }),
+        textColumn<Example>(tr("Reference"), [](const Example& e) { return QString::fromStdString(e.reference); })};
+    for (size_t m = 0; m < c.models.size(); ++m)
+        columns.push_back(textColumn<Example>(QString::fromStdString(c.models[m].run.modelName), [m](const Example& e) {
+            return m < e.outputs.size() ? QString::fromStdString(e.outputs[m]) : QString();
+        }));
+    examples_->setColumnsAndRecords(std::move(columns), std::move(shown));
 }
 
 } // namespace swarm::ui

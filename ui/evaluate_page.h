@@ -10,15 +10,18 @@ class QComboBox;
 class QListWidget;
 class QPushButton;
 class QSpinBox;
-class QTableWidget;
 
 namespace swarm::eval {
+struct ComparedExample;
 struct Comparison;
+struct ModelColumn;
 }
 
 namespace swarm::ui {
 
 class JobRunner;
+template <class Record>
+class RecordTableModel;
 
 class EvaluatePage : public QWidget {
     Q_OBJECT
@@ -38,6 +41,8 @@ signals:
     void evaluated();
 
 private:
+    QWidget* buildModelPicker();
+    QWidget* buildResults();
     void showComparison();
     void showExamples();
 
@@ -52,9 +57,9 @@ private:
     QSpinBox* maxTokens_;
     QPushButton* runButton_;
     QPushButton* reportButton_;
-    QTableWidget* metrics_;
+    RecordTableModel<eval::ModelColumn>* metrics_;
     QComboBox* filter_;
-    QTableWidget* examples_;
+    RecordTableModel<eval::ComparedExample>* examples_;
 };
 
 } // namespace swarm::ui

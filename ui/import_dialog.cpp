@@ -1,5 +1,8 @@
 #include "ui/import_dialog.h"
 
+#include "ui/record_table_model.h"
+
+#include "core/format.h"
 #include "datasets/dataset_presets.h"
 
 #include <QComboBox>
@@ -15,17 +18,35 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
-#include <QTableWidget>
+#include <QTableView>
 #include <QTimer>
 #include <QVBoxLayout>
 
 namespace swarm::ui {
+
+namespace {
+
+// A preview cell: one line of text, in full as its tooltip (cut to 2000 characters).
+RecordTableModel<PreviewRow>::Column previewColumn(const QString& header, std::function<QString(const PreviewRow&)> text) {
+    return {header, [text = std::move(text)](const PreviewRow& row, int role) -> QVariant {
+                if (role == Qt::DisplayRole) return text(row);
+                if (role == Qt::ToolTipRole) return text(row).left(2000);
+                return {};
+            }};
+}
+
+QString oneLine(const std::string& text) { return QString::fromStdString(text).replace('\n', QStringLiteral(" \u21b5 ")); }
+
+} // namespace
 
 ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& takenNames, QWidget* parent)
     : QDialog(parent), tokenizer_(tokenizer), takenNames_(takenNames) {
     setWindowTitle(tr("Import a dataset"));
     setObjectName("importDialog");
     resize(1000, 720);
+    debounce_ = new QTimer(this);   // first: every field's change schedules a preview
+    debounce_->setSingleShot(true);
+    debounce_->setInterval(250);
 
     path_ = new QLineEdit;
     path_->setObjectName("importPath");
@@ -38,6 +59,31 @@ ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& ta
     detected_->setObjectName("importDetected");
     detected_->setWordWrap(true);
 
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel);
+    importButton_ = buttons->addButton(tr("Import"), QDialogButtonBox::AcceptRole);
+    importButton_->setObjectName("importAccept");
+    importButton_->setEnabled(false);
+
+    auto* top = new QHBoxLayout;
+    top->addWidget(buildMapping(), 3);
+    top->addWidget(buildOptions(), 2);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(fileRow);
+    layout->addWidget(detected_);
+    layout->addLayout(top);
+    layout->addWidget(new QLabel(tr("First rows, as the model will see them:")));
+    layout->addWidget(buildPreview(), 1);
+    layout->addWidget(buttons);
+
+    connect(debounce_, &QTimer::timeout, this, &ImportDialog::refreshPreview);
+    connect(browse, &QPushButton::clicked, this, &ImportDialog::browse);
+    connect(path_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+}
+
+// The preset or templates that turn a record into a prompt and a response.
+QGroupBox* ImportDialog::buildMapping() {
     preset_ = new QComboBox;
     preset_->setObjectName("importPreset");
     preset_->addItem(tr("Detect from the columns"), "auto");
@@ -61,21 +107,27 @@ ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& ta
     mappingNote_->setObjectName("importMappingNote");
 
     auto* mapping = new QGroupBox(tr("Mapping"));
-    auto* mapForm = new QFormLayout(mapping);
-    mapForm->addRow(tr("Preset"), preset_);
-    mapForm->addRow(tr("Prompt template"), promptTemplate_);
-    mapForm->addRow(tr("Response template"), responseTemplate_);
-    mapForm->addRow(mappingNote_);
+    auto* form = new QFormLayout(mapping);
+    form->addRow(tr("Preset"), preset_);
+    form->addRow(tr("Prompt template"), promptTemplate_);
+    form->addRow(tr("Response template"), responseTemplate_);
+    form->addRow(mappingNote_);
 
-    preview_ = new QTableWidget(0, 5);
-    preview_->setObjectName("importPreview");
-    preview_->setHorizontalHeaderLabels({tr("Record"), tr("Prompt"), tr("Response"), tr("Tokens"), tr("Status")});
-    preview_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
-    preview_->horizontalHeader()->setSectionResizeMode(2, QHeaderView::Stretch);
-    preview_->verticalHeader()->hide();
-    preview_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    preview_->setWordWrap(false);
+    connect(preset_, &QComboBox::currentIndexChanged, this, &ImportDialog::presetChosen);
+    // Editing a template by hand makes the mapping custom.
+    connect(promptTemplate_, &QPlainTextEdit::textChanged, this, [this] {
+        if (!fillingTemplates_) preset_->setCurrentIndex(preset_->count() - 1);
+        schedulePreview();
+    });
+    connect(responseTemplate_, &QLineEdit::textChanged, this, [this] {
+        if (!fillingTemplates_) preset_->setCurrentIndex(preset_->count() - 1);
+        schedulePreview();
+    });
+    return mapping;
+}
 
+// Name, length limit, splits and seed.
+QGroupBox* ImportDialog::buildOptions() {
     name_ = new QLineEdit;
     name_->setObjectName("importName");
     maxLen_ = new QSpinBox;
@@ -92,51 +144,43 @@ ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& ta
     seed_->setRange(0, 1 << 30);
     seed_->setValue(42);
     auto* options = new QGroupBox(tr("Options"));
-    auto* optForm = new QFormLayout(options);
-    optForm->addRow(tr("Dataset name"), name_);
-    optForm->addRow(tr("Maximum length"), maxLen_);
-    optForm->addRow(tr("Over-long rows"), overlong_);
-    optForm->addRow(tr("Split"), split_);
-    optForm->addRow(tr("Seed"), seed_);
-
-    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel);
-    importButton_ = buttons->addButton(tr("Import"), QDialogButtonBox::AcceptRole);
-    importButton_->setObjectName("importAccept");
-    importButton_->setEnabled(false);
-
-    auto* top = new QHBoxLayout;
-    top->addWidget(mapping, 3);
-    top->addWidget(options, 2);
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(fileRow);
-    layout->addWidget(detected_);
-    layout->addLayout(top);
-    layout->addWidget(new QLabel(tr("First rows, as the model will see them:")));
-    layout->addWidget(preview_, 1);
-    layout->addWidget(buttons);
-
-    debounce_ = new QTimer(this);
-    debounce_->setSingleShot(true);
-    debounce_->setInterval(250);
-    connect(debounce_, &QTimer::timeout, this, &ImportDialog::refreshPreview);
-    connect(browse, &QPushButton::clicked, this, &ImportDialog::browse);
-    connect(path_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
-    connect(preset_, &QComboBox::currentIndexChanged, this, &ImportDialog::presetChosen);
-    connect(promptTemplate_, &QPlainTextEdit::textChanged, this, [this] {
-        if (!fillingTemplates_) preset_->setCurrentIndex(preset_->count() - 1);
-        schedulePreview();
-    });
-    connect(responseTemplate_, &QLineEdit::textChanged, this, [this] {
-        if (!fillingTemplates_) preset_->setCurrentIndex(preset_->count() - 1);
-        schedulePreview();
-    });
+    auto* form = new QFormLayout(options);
+    form->addRow(tr("Dataset name"), name_);
+    form->addRow(tr("Maximum length"), maxLen_);
+    form->addRow(tr("Over-long rows"), overlong_);
+    form->addRow(tr("Split"), split_);
+    form->addRow(tr("Seed"), seed_);
     connect(maxLen_, &QSpinBox::valueChanged, this, &ImportDialog::schedulePreview);
     connect(name_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
-    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
-    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    return options;
 }
 
-void ImportDialog::setFile(const QString& path) { path_->setText(path); }
+QWidget* ImportDialog::buildPreview() {
+    auto status = previewColumn(tr("Status"), [](const PreviewRow& row) {
+        return row.ok ? tr("ok") : QString::fromStdString(row.reason + ": " + row.detail);
+    });
+    status.cell = [text = status.cell](const PreviewRow& row, int role) -> QVariant {
+        if (role == Qt::ForegroundRole && !row.ok) return QColor(200, 60, 60);
+        return text(row, role);
+    };
+    preview_ = new RecordTableModel<PreviewRow>(
+        {previewColumn(tr("Record"), [](const PreviewRow& row) { return QString::number(row.number); }),
+         previewColumn(tr("Prompt"), [](const PreviewRow& row) { return oneLine(row.prompt); }),
+         previewColumn(tr("Response"), [](const PreviewRow& row) { return oneLine(row.response); }),
+         previewColumn(tr("Tokens"), [](const PreviewRow& row) {
+             return row.ok ? QString("%1 + %2").arg(row.promptTokens).arg(row.responseTokens) : QString();
+         }),
+         status},
+        this);
+    auto* view = new QTableView;
+    view->setObjectName("importPreview");
+    view->setModel(preview_);
+    view->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+    view->horizontalHeader()->setSectionResizeMode(2, QHeaderView::Stretch);
+    view->verticalHeader()->hide();
+    view->setWordWrap(false);
+    return view;
+}
 
 void ImportDialog::browse() {
     QString file = QFileDialog::getOpenFileName(this, tr("Dataset file"), QFileInfo(path_->text()).absolutePath(),
@@ -182,7 +226,7 @@ ImportOptions ImportDialog::options() const {
 }
 
 void ImportDialog::refreshPreview() {
-    preview_->setRowCount(0);
+    preview_->setRecords({});
     importButton_->setEnabled(false);
     const QString path = path_->text();
     if (path.isEmpty()) return;
@@ -198,42 +242,35 @@ void ImportDialog::refreshPreview() {
         detected_->setText(QString::fromUtf8(e.what()));
         return;
     }
-    QStringList cols;
-    for (const std::string& c : pv.columns) cols << QString::fromStdString(c);
-    detected_->setText(tr("%1 \u00b7 %2 KiB%3 \u00b7 columns: %4")
-                           .arg(QString(formatName(pv.format)).toUpper())
-                           .arg(pv.fileSize / 1024)
-                           .arg(pv.bom ? tr(" \u00b7 UTF-8 BOM") : QString())
-                           .arg(cols.join(", ")));
-    if (pv.mapping) {
-        mappingNote_->setText(QString::fromStdString(pv.mapping->explanation));
-        if (preset_->currentData().toString() == "auto" && !pv.mapping->presetName.empty()) {
-            fillingTemplates_ = true;
-            promptTemplate_->setPlainText(QString::fromStdString(pv.mapping->prompt.text()));
-            responseTemplate_->setText(QString::fromStdString(pv.mapping->response.text()));
-            fillingTemplates_ = false;
-        }
-    } else {
-        mappingNote_->setText(QString::fromStdString(pv.mappingError));
-    }
-    preview_->setRowCount(int(pv.rows.size()));
-    for (int r = 0; r < int(pv.rows.size()); ++r) {
-        const PreviewRow& row = pv.rows[size_t(r)];
-        auto cell = [&](int c, const QString& text) {
-            auto* item = new QTableWidgetItem(text);
-            item->setToolTip(text.left(2000));
-            preview_->setItem(r, c, item);
-        };
-        cell(0, QString::number(row.number));
-        cell(1, QString::fromStdString(row.prompt).replace('\n', QStringLiteral(" \u21b5 ")));
-        cell(2, QString::fromStdString(row.response).replace('\n', QStringLiteral(" \u21b5 ")));
-        cell(3, row.ok ? QString("%1 + %2").arg(row.promptTokens).arg(row.responseTokens) : QString());
-        cell(4, row.ok ? tr("ok") : QString::fromStdString(row.reason + ": " + row.detail));
-        if (!row.ok) preview_->item(r, 4)->setForeground(QColor(200, 60, 60));
-    }
+    showDetected(pv);
+    const bool mapped = pv.mapping.has_value();
+    preview_->setRecords(std::move(pv.rows));
     const bool nameFree = !takenNames_.contains(name_->text().trimmed());
     if (!nameFree) mappingNote_->setText(tr("A dataset named '%1' already exists in this project.").arg(name_->text()));
-    importButton_->setEnabled(pv.mapping.has_value() && !name_->text().trimmed().isEmpty() && nameFree);
+    importButton_->setEnabled(mapped && !name_->text().trimmed().isEmpty() && nameFree);
+}
+
+// The file's format and columns, and the mapping found for them (filling the templates when
+// the mapping was detected).
+void ImportDialog::showDetected(const DatasetPreview& pv) {
+    QStringList cols;
+    for (const std::string& c : pv.columns) cols << QString::fromStdString(c);
+    detected_->setText(tr("%1 \u00b7 %2%3 \u00b7 columns: %4")
+                           .arg(QString(formatName(pv.format)).toUpper())
+                           .arg(QString::fromStdString(formatBytes(pv.fileSize)))
+                           .arg(pv.bom ? tr(" \u00b7 UTF-8 BOM") : QString())
+                           .arg(cols.join(", ")));
+    if (!pv.mapping) {
+        mappingNote_->setText(QString::fromStdString(pv.mappingError));
+        return;
+    }
+    mappingNote_->setText(QString::fromStdString(pv.mapping->explanation));
+    if (preset_->currentData().toString() == "auto" && !pv.mapping->presetName.empty()) {
+        fillingTemplates_ = true;
+        promptTemplate_->setPlainText(QString::fromStdString(pv.mapping->prompt.text()));
+        responseTemplate_->setText(QString::fromStdString(pv.mapping->response.text()));
+        fillingTemplates_ = false;
+    }
 }
 
 } // namespace swarm::ui

@@ -10,17 +10,19 @@ class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
+class QGroupBox;
 class QSpinBox;
-class QTableWidget;
 class QTimer;
 
 namespace swarm::ui {
+
+template <class Record>
+class RecordTableModel;
 
 class ImportDialog : public QDialog {
     Q_OBJECT
 public:
     ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& takenNames, QWidget* parent = nullptr);
-    void setFile(const QString& path);
     ImportOptions options() const;           // what the dialog describes now
 
 private slots:
@@ -30,6 +32,11 @@ private slots:
     void presetChosen();
 
 private:
+    QGroupBox* buildMapping();
+    QGroupBox* buildOptions();
+    QWidget* buildPreview();
+    void showDetected(const DatasetPreview& preview);
+
     const Gpt2Tokenizer* tokenizer_;
     QStringList takenNames_;
     QLineEdit* path_;
@@ -38,7 +45,7 @@ private:
     QPlainTextEdit* promptTemplate_;
     QLineEdit* responseTemplate_;
     QLabel* mappingNote_;
-    QTableWidget* preview_;
+    RecordTableModel<PreviewRow>* preview_;
     QLineEdit* name_;
     QSpinBox* maxLen_;
     QComboBox* overlong_;

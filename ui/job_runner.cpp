@@ -11,19 +11,19 @@ JobRunner::JobRunner(QObject* parent) : QObject(parent) {}
 
 JobRunner::~JobRunner() {
     cancel();
-    if (thread_) {
-        thread_->wait();
-        delete thread_;
-    }
+    wait();
+}
+
+void JobRunner::wait() {
+    if (!thread_) return;
+    thread_->wait();
+    delete thread_;
+    thread_ = nullptr;
 }
 
 bool JobRunner::start(const QString& title, Work work) {
     if (running_) return false;
-    if (thread_) {
-        thread_->wait();
-        delete thread_;
-        thread_ = nullptr;
-    }
+    wait();   // the previous job's thread, already past its last post
     running_ = true;
     title_ = title;
     cancelled_.store(false);
@@ -45,6 +45,7 @@ bool JobRunner::start(const QString& title, Work work) {
             emit finished(ok, message);
         }, Qt::QueuedConnection);
     });
+    thread_->setObjectName(title);
     thread_->start();
     return true;
 }
@@ -55,6 +56,12 @@ void JobRunner::report(double fraction, const QString& text) {
     if (last.isValid() && last.elapsed() < 50 && fraction < 1.0) return;
     last.restart();
     QMetaObject::invokeMethod(this, [this, fraction, text] { emit progress(fraction, text); }, Qt::QueuedConnection);
+}
+
+void JobRunner::emitChunk(const QVariant& item) {
+    // Posted events to one receiver are delivered in the order they were posted, and finished is
+    // posted after the job returns: chunks keep their order and all come before finished.
+    QMetaObject::invokeMethod(this, [this, item] { emit chunk(item); }, Qt::QueuedConnection);
 }
 
 } // namespace swarm::ui

@@ -1,9 +1,11 @@
 #pragma once
-// Runs one long job (import, model loading, export...) on its own QThread and reports back on the
-// UI thread: progress while it runs, then finished(ok, message). The UI thread never blocks.
+// Runs one long job (import, training, generation, export...) on its own QThread and reports back
+// on the UI thread: progress while it runs, the items it streams (tokens, training steps...) in
+// the order it sent them, then finished(ok, message). The UI thread never blocks.
 #include <QObject>
 #include <QString>
 #include <QThread>
+#include <QVariant>
 
 #include <atomic>
 #include <functional>
@@ -13,8 +15,9 @@ namespace swarm::ui {
 class JobRunner : public QObject {
     Q_OBJECT
 public:
-    // `work` runs on the worker thread; it may call report(fraction, text) from there and should
-    // poll cancelled(). A swarm::Error (or any exception) it throws becomes finished(false, what).
+    // `work` runs on the worker thread; it may call report(fraction, text) and emitChunk(item) from
+    // there and should poll cancelled(). A swarm::Error (or any exception) it throws becomes
+    // finished(false, what).
     using Work = std::function<QString(JobRunner& job)>;
 
     explicit JobRunner(QObject* parent = nullptr);
@@ -22,16 +25,24 @@ public:
 
     bool start(const QString& title, Work work);   // false if a job is already running
     void cancel() { cancelled_.store(true); }
+    // Blocks until the worker thread has ended; its chunks and finished may still be queued.
+    void wait();
+    // True from start() until finished has been emitted.
     bool running() const { return running_; }
     bool cancelled() const { return cancelled_.load(); }
     const std::atomic<bool>* cancelFlag() const { return &cancelled_; }
     const QString& title() const { return title_; }
 
-    void report(double fraction, const QString& text);   // thread-safe
+    // Thread-safe. Progress is throttled (a few updates a second reach the UI thread).
+    void report(double fraction, const QString& text);
+    // Thread-safe, from the job or any thread it runs code on: `item` arrives as chunk(item) on
+    // the runner's thread after every chunk sent before it and before finished. Never dropped.
+    void emitChunk(const QVariant& item);
 
 signals:
     void started(const QString& title);
     void progress(double fraction, const QString& text);
+    void chunk(const QVariant& item);
     void finished(bool ok, const QString& message);
 
 private:
@@ -40,5 +51,12 @@ private:
     bool running_ = false;
     std::atomic<bool> cancelled_{false};
 };
+
+// A streamed item as a T, or null when it holds another type: the receiver of chunk() tells its
+// kinds of item apart with it.
+template <class T>
+const T* chunkAs(const QVariant& item) {
+    return item.metaType() == QMetaType::fromType<T>() ? static_cast<const T*>(item.constData()) : nullptr;
+}
 
 } // namespace swarm::ui

@@ -1,6 +1,7 @@
 #include "ui/playground_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/job_runner.h"
 #include "ui/theme.h"
 
 #include "engine/engine.h"
@@ -13,19 +14,33 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
-#include <QMetaObject>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
-#include <QThread>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
 namespace swarm::ui {
 
-PlaygroundPane::PlaygroundPane(const QString& name, QWidget* parent) : QWidget(parent) {
+namespace {
+
+// What the generation streams to its pane: the model it loaded (kept for the next request with
+// the same path), then each token with the top-1 expert every layer chose for it.
+struct LoadedModel {
+    std::shared_ptr<engine::Model> model;
+    QString path;
+};
+struct GeneratedToken {
+    QString piece;
+    std::vector<int> experts;
+    int nLayer = 0;
+};
+
+} // namespace
+
+PlaygroundPane::PlaygroundPane(const QString& name, QWidget* parent) : QWidget(parent), job_(new JobRunner(this)) {
     setObjectName(name);
     path_ = new QLineEdit;
     path_->setObjectName(name + "Model");
@@ -67,74 +82,75 @@ PlaygroundPane::PlaygroundPane(const QString& name, QWidget* parent) : QWidget(p
         QString f = QFileDialog::getOpenFileName(this, tr("GGUF file"), AppSettings::load().exportFolder, tr("GGUF (*.gguf)"));
         if (!f.isEmpty()) path_->setText(f);
     });
+    connect(job_, &JobRunner::chunk, this, &PlaygroundPane::received);
+    connect(job_, &JobRunner::finished, this, &PlaygroundPane::done);
 }
 
 PlaygroundPane::~PlaygroundPane() {
-    stop();
-    if (thread_) thread_->wait();
+    // Stopped and joined while the pane is still whole.
+    job_->cancel();
+    job_->wait();
 }
 
 QString PlaygroundPane::modelPath() const { return path_->text().trimmed(); }
 void PlaygroundPane::setModelPath(const QString& path) { path_->setText(path); }
-QString PlaygroundPane::text() const { return text_; }
+bool PlaygroundPane::busy() const { return job_->running(); }
+void PlaygroundPane::stop() { job_->cancel(); }
 
 void PlaygroundPane::generate(const Request& r) {
-    if (thread_ || modelPath().isEmpty()) return;
+    if (job_->running() || modelPath().isEmpty()) return;
     output_->clear();
     text_.clear();
     tokens_ = 0;
     columns_.clear();
     heatmap_->data()->clear();
     heatPlot_->replot();
-    stop_.store(false);
     const QString path = modelPath();
     std::shared_ptr<engine::Model> cached = loadedPath_ == path ? model_ : nullptr;
     status_->setText(cached ? tr("Generating\u2026") : tr("Loading %1\u2026").arg(path));
-    thread_ = QThread::create([this, r, path, cached] {
-        QString summary;
-        bool failed = false;
+    job_->start(tr("Generating with %1").arg(path), [r, path, cached](JobRunner& job) {
         std::shared_ptr<engine::Model> model = cached;
-        try {
-            if (!model) {
-                engine::LoadOptions lo;
-                lo.threads = r.threads;
-                model = std::make_shared<engine::Model>(engine::Model::load(path.toStdString(), lo));
-                QMetaObject::invokeMethod(this, [this, model, path] { model_ = model; loadedPath_ = path; }, Qt::QueuedConnection);
-            }
-            engine::Session session(*model);
-            const std::string prompt = r.raw ? r.prompt.toStdString() : "User: " + r.prompt.toStdString() + "\nAssistant:";
-            engine::SamplingOptions so;
-            so.temperature = r.temperature;
-            so.topK = r.topK;
-            so.topP = r.topP;
-            so.repetitionPenalty = r.repetitionPenalty;
-            so.seed = r.seed;
-            so.maxTokens = r.maxTokens;
-            so.truncatePrompt = true;
-            engine::GenerateResult g = engine::generate(session, model->tokenizer().encode(prompt), so, [this](const engine::TokenEvent& e) {
-                QString piece = QString::fromUtf8(e.text.data(), int(e.text.size()));
-                std::vector<int> experts;
-                for (int l = 0; l < e.nLayer && e.experts; ++l) experts.push_back(e.experts[l * e.topK]);
-                const int nLayer = e.nLayer, topK = e.topK;
-                QMetaObject::invokeMethod(this, [this, piece, experts, nLayer, topK] { appendToken(piece, experts, nLayer, topK); },
-                                          Qt::QueuedConnection);
-                return !stop_.load();
-            });
-            const double tps = g.decodeSeconds > 0 ? double(g.tokens.size()) / g.decodeSeconds : 0;
-            summary = tr("%1 prompt tokens, %2 generated (%3) \u00b7 prefill %4 ms \u00b7 %5 tokens/s")
-                          .arg(g.promptTokens).arg(g.tokens.size()).arg(engine::finishReasonName(g.finish))
-                          .arg(g.prefillSeconds * 1000, 0, 'f', 0).arg(tps, 0, 'f', 1);
-        } catch (const std::exception& e) {
-            summary = QString::fromUtf8(e.what());
-            failed = true;
+        if (!model) {
+            engine::LoadOptions lo;
+            lo.threads = r.threads;
+            model = std::make_shared<engine::Model>(engine::Model::load(path.toStdString(), lo));
+            job.emitChunk(QVariant::fromValue(LoadedModel{model, path}));
         }
-        QMetaObject::invokeMethod(this, [this, summary, failed] { done(summary, failed); }, Qt::QueuedConnection);
+        engine::Session session(*model);
+        const std::string prompt = r.raw ? r.prompt.toStdString() : "User: " + r.prompt.toStdString() + "\nAssistant:";
+        engine::SamplingOptions so;
+        so.temperature = r.temperature;
+        so.topK = r.topK;
+        so.topP = r.topP;
+        so.repetitionPenalty = r.repetitionPenalty;
+        so.seed = r.seed;
+        so.maxTokens = r.maxTokens;
+        so.truncatePrompt = true;
+        engine::GenerateResult g = engine::generate(session, model->tokenizer().encode(prompt), so, [&job](const engine::TokenEvent& e) {
+            GeneratedToken token;
+            token.piece = QString::fromUtf8(e.text.data(), int(e.text.size()));
+            for (int l = 0; l < e.nLayer && e.experts; ++l) token.experts.push_back(e.experts[l * e.topK]);
+            token.nLayer = e.nLayer;
+            job.emitChunk(QVariant::fromValue(token));
+            return !job.cancelled();
+        });
+        const double tps = g.decodeSeconds > 0 ? double(g.tokens.size()) / g.decodeSeconds : 0;
+        return tr("%1 prompt tokens, %2 generated (%3) \u00b7 prefill %4 ms \u00b7 %5 tokens/s")
+            .arg(g.promptTokens).arg(g.tokens.size()).arg(engine::finishReasonName(g.finish))
+            .arg(g.prefillSeconds * 1000, 0, 'f', 0).arg(tps, 0, 'f', 1);
     });
-    thread_->start();
 }
 
-void PlaygroundPane::appendToken(const QString& piece, const std::vector<int>& experts, int nLayer, int topK) {
-    Q_UNUSED(topK);
+void PlaygroundPane::received(const QVariant& item) {
+    if (const auto* loaded = chunkAs<LoadedModel>(item)) {
+        model_ = loaded->model;
+        loadedPath_ = loaded->path;
+    } else if (const auto* token = chunkAs<GeneratedToken>(item)) {
+        appendToken(token->piece, token->experts, token->nLayer);
+    }
+}
+
+void PlaygroundPane::appendToken(const QString& piece, const std::vector<int>& experts, int nLayer) {
     ++tokens_;
     text_ += piece;
     output_->setPlainText(text_);
@@ -150,13 +166,8 @@ void PlaygroundPane::appendToken(const QString& piece, const std::vector<int>& e
     heatPlot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void PlaygroundPane::done(const QString& summary, bool failed) {
-    if (thread_) {
-        thread_->wait();
-        delete thread_;
-        thread_ = nullptr;
-    }
-    status_->setText(failed ? tr("Failed: %1").arg(summary) : summary);
+void PlaygroundPane::done(bool ok, const QString& summary) {
+    status_->setText(ok ? summary : tr("Failed: %1").arg(summary));
     emit finished(summary);
 }
 

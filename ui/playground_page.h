@@ -3,8 +3,8 @@
 // under each answer a heatmap of the expert each layer chose for every generated token.
 #include <QWidget>
 
-#include <atomic>
 #include <memory>
+#include <vector>
 
 class QCheckBox;
 class QCustomPlot;
@@ -16,13 +16,14 @@ class QPlainTextEdit;
 class QPushButton;
 class QSpinBox;
 class QTextBrowser;
-class QThread;
 
 namespace swarm::engine {
 class Model;
 }
 
 namespace swarm::ui {
+
+class JobRunner;
 
 // One side of the playground: a model, its streamed answer and its routing heatmap.
 class PlaygroundPane : public QWidget {
@@ -32,9 +33,8 @@ public:
     ~PlaygroundPane() override;
     QString modelPath() const;
     void setModelPath(const QString& path);
-    bool busy() const { return thread_ != nullptr; }
+    bool busy() const;
     int generatedTokens() const { return tokens_; }
-    QString text() const;
 
     struct Request {
         QString prompt;
@@ -45,22 +45,22 @@ public:
         int threads = 0;
     };
     void generate(const Request& request);
-    void stop() { stop_.store(true); }
+    void stop();
 
 signals:
     void finished(const QString& summary);
 
 private:
-    void appendToken(const QString& piece, const std::vector<int>& experts, int nLayer, int topK);
-    void done(const QString& summary, bool failed);
+    void received(const QVariant& item);
+    void appendToken(const QString& piece, const std::vector<int>& experts, int nLayer);
+    void done(bool ok, const QString& summary);
 
     QLineEdit* path_;
     QTextBrowser* output_;
     QCustomPlot* heatPlot_;
     QCPColorMap* heatmap_;
     QLabel* status_;
-    QThread* thread_ = nullptr;
-    std::atomic<bool> stop_{false};
+    JobRunner* job_;
     std::shared_ptr<engine::Model> model_;
     QString loadedPath_;
     QString text_;

@@ -1,6 +1,7 @@
 #include "ui/swarm_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/job_runner.h"
 #include "ui/specialist_table_model.h"
 
 #include "core/atomic_file.h"
@@ -22,17 +23,11 @@
 #include <QLineEdit>
 #include <QMenu>
 #include <QMessageBox>
-#include <QMetaObject>
-#include <QPlainTextEdit>
-#include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableView>
-#include <QTableWidget>
-#include <QTextCursor>
-#include <QThread>
 #include <QVBoxLayout>
 
 #include <cmath>
@@ -79,11 +74,9 @@ std::string relativeTo(const QDir& folder, const std::string& path) {
     return rel.toStdString();
 }
 
-QString percent(double p) { return QString("%1%").arg(p * 100, 0, 'f', 1); }
-
 } // namespace
 
-SwarmPage::SwarmPage(QWidget* parent) : QWidget(parent) {
+SwarmPage::SwarmPage(QWidget* parent) : QWidget(parent), job_(new JobRunner(this)) {
     setObjectName("swarmPage");
     registerSwarmSchema();
     auto* editorScroll = new QScrollArea;
@@ -103,21 +96,48 @@ SwarmPage::SwarmPage(QWidget* parent) : QWidget(parent) {
     setDefinition(SwarmDefinition{});
     setProject({});
     setRunning(false);
+    connect(job_, &JobRunner::chunk, this, &SwarmPage::received);
+    connect(job_, &JobRunner::finished, this, &SwarmPage::finishRequest);
 }
 
 SwarmPage::~SwarmPage() {
-    stop();
-    if (thread_) {
-        thread_->wait();
-        delete thread_;
-    }
+    // Stopped and joined while the page is whole: the request's callbacks post to job_.
+    job_->cancel();
+    job_->wait();
 }
 
 QWidget* SwarmPage::buildEditor() {
-    auto* editor = new QWidget;
     name_ = new QLineEdit;
     name_->setObjectName("swarmName");
+    memoryBudget_ = new QSpinBox;
+    memoryBudget_->setObjectName("swarmMemoryBudget");
+    memoryBudget_->setRange(0, 1 << 30);
+    memoryBudget_->setSuffix(tr(" MB"));
+    memoryBudget_->setSpecialValueText(tr("unlimited"));
+    memoryBudget_->setToolTip(tr("Loaded specialists beyond this are unloaded, least recently used first"));
+    auto* topForm = new QFormLayout;
+    topForm->addRow(tr("Name"), name_);
+    topForm->addRow(tr("Memory budget"), memoryBudget_);
 
+    editorMessage_ = new QLabel;
+    editorMessage_->setObjectName("swarmEditorMessage");
+    editorMessage_->setWordWrap(true);
+    editorMessage_->setTextFormat(Qt::PlainText);
+    editorMessage_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+    auto* editor = new QWidget;
+    auto* layout = new QVBoxLayout(editor);
+    layout->addLayout(topForm);
+    layout->addWidget(buildRouterBox());
+    layout->addWidget(buildSpecialistsBox(), 1);
+    layout->addWidget(buildFallbackBox());
+    layout->addLayout(buildFileButtons());
+    layout->addWidget(buildProjectRow());
+    layout->addWidget(editorMessage_);
+    return editor;
+}
+
+QWidget* SwarmPage::buildRouterBox() {
     routerModel_ = new QLineEdit;
     routerModel_->setObjectName("swarmRouterModel");
     routerModel_->setPlaceholderText(tr("router model folder or .gguf file"));
@@ -138,13 +158,16 @@ QWidget* SwarmPage::buildEditor() {
     minConfidence_->setSingleStep(0.05);
     minConfidence_->setToolTip(tr("Routes less confident than this go to the fallback"));
     auto* router = new QGroupBox(tr("Router"));
-    auto* routerForm = new QFormLayout(router);
-    routerForm->addRow(tr("Model"), modelRow(routerModel_, modelBrowseButton(this, [this](const QString& p) { routerModel_->setText(p); })));
-    routerForm->addRow(tr("Prompt"), routerPrompt_);
-    routerForm->addRow(tr("Extra labels"), extraLabels_);
-    routerForm->addRow(tr("Label prefix"), labelPrefix_);
-    routerForm->addRow(tr("Min confidence"), minConfidence_);
+    auto* form = new QFormLayout(router);
+    form->addRow(tr("Model"), modelRow(routerModel_, modelBrowseButton(this, [this](const QString& p) { routerModel_->setText(p); })));
+    form->addRow(tr("Prompt"), routerPrompt_);
+    form->addRow(tr("Extra labels"), extraLabels_);
+    form->addRow(tr("Label prefix"), labelPrefix_);
+    form->addRow(tr("Min confidence"), minConfidence_);
+    return router;
+}
 
+QWidget* SwarmPage::buildSpecialistsBox() {
     specialists_ = new SpecialistTableModel(this);
     specialistTable_ = new QTableView;
     specialistTable_->setObjectName("swarmSpecialists");
@@ -159,95 +182,27 @@ QWidget* SwarmPage::buildEditor() {
     add->setObjectName("swarmAddSpecialist");
     auto* remove = new QPushButton(tr("Remove"));
     remove->setObjectName("swarmRemoveSpecialist");
-    auto* browseSpecialist = modelBrowseButton(this, [this](const QString& p) {
+    auto* browse = modelBrowseButton(this, [this](const QString& p) {
         specialists_->setModelPath(specialistTable_->currentIndex().row(), p);
     });
-    browseSpecialist->setText(tr("Browse model\u2026"));
-    browseSpecialist->setObjectName("swarmBrowseSpecialist");
-    browseSpecialist->setToolTip(tr("The model of the selected specialist"));
-    auto* tableButtons = new QHBoxLayout;
-    tableButtons->addWidget(add);
-    tableButtons->addWidget(remove);
-    tableButtons->addWidget(browseSpecialist);
-    tableButtons->addStretch(1);
-    auto* specialistsBox = new QGroupBox(tr("Specialists"));
-    auto* specialistsLayout = new QVBoxLayout(specialistsBox);
-    specialistsLayout->addWidget(specialistTable_, 1);
-    specialistsLayout->addLayout(tableButtons);
+    browse->setText(tr("Browse model\u2026"));
+    browse->setObjectName("swarmBrowseSpecialist");
+    browse->setToolTip(tr("The model of the selected specialist"));
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(add);
+    buttons->addWidget(remove);
+    buttons->addWidget(browse);
+    buttons->addStretch(1);
+    auto* box = new QGroupBox(tr("Specialists"));
+    auto* layout = new QVBoxLayout(box);
+    layout->addWidget(specialistTable_, 1);
+    layout->addLayout(buttons);
 
-    fallbackEnabled_ = new QCheckBox(tr("Fallback for extra labels and unsure routes"));
-    fallbackEnabled_->setObjectName("swarmFallbackEnabled");
-    fallbackModel_ = new QLineEdit;
-    fallbackModel_->setObjectName("swarmFallbackModel");
-    fallbackModel_->setPlaceholderText(tr("general model folder or .gguf file"));
-    fallbackPrompt_ = new QLineEdit;
-    fallbackPrompt_->setObjectName("swarmFallbackPrompt");
-    auto* fallbackBrowse = modelBrowseButton(this, [this](const QString& p) { fallbackModel_->setText(p); });
-    fallbackFields_ = new QWidget;
-    auto* fallbackForm = new QFormLayout(fallbackFields_);
-    fallbackForm->setContentsMargins(0, 0, 0, 0);
-    fallbackForm->addRow(tr("Model"), modelRow(fallbackModel_, fallbackBrowse));
-    fallbackForm->addRow(tr("Prompt"), fallbackPrompt_);
-    auto* fallbackBox = new QGroupBox(tr("Fallback"));
-    auto* fallbackLayout = new QVBoxLayout(fallbackBox);
-    fallbackLayout->addWidget(fallbackEnabled_);
-    fallbackLayout->addWidget(fallbackFields_);
-
-    memoryBudget_ = new QSpinBox;
-    memoryBudget_->setObjectName("swarmMemoryBudget");
-    memoryBudget_->setRange(0, 1 << 30);
-    memoryBudget_->setSuffix(tr(" MB"));
-    memoryBudget_->setSpecialValueText(tr("unlimited"));
-    memoryBudget_->setToolTip(tr("Loaded specialists beyond this are unloaded, least recently used first"));
-    auto* topForm = new QFormLayout;
-    topForm->addRow(tr("Name"), name_);
-    topForm->addRow(tr("Memory budget"), memoryBudget_);
-
-    auto* openJson = new QPushButton(tr("Open JSON\u2026"));
-    openJson->setObjectName("swarmOpenJson");
-    auto* saveJson = new QPushButton(tr("Save JSON\u2026"));
-    saveJson->setObjectName("swarmSaveJson");
-    auto* fileRow = new QHBoxLayout;
-    fileRow->addWidget(openJson);
-    fileRow->addWidget(saveJson);
-    fileRow->addStretch(1);
-
-    saved_ = new QComboBox;
-    saved_->setObjectName("swarmSaved");
-    saved_->setToolTip(tr("Swarms saved in the project: choose one to edit it"));
-    auto* saveProject = new QPushButton(tr("Save to project"));
-    saveProject->setObjectName("swarmSaveToProject");
-    auto* deleteSaved = new QPushButton(tr("Delete"));
-    deleteSaved->setObjectName("swarmDeleteSaved");
-    projectRow_ = new QWidget;
-    auto* projectLayout = new QHBoxLayout(projectRow_);
-    projectLayout->setContentsMargins(0, 0, 0, 0);
-    projectLayout->addWidget(new QLabel(tr("In the project:")));
-    projectLayout->addWidget(saved_, 1);
-    projectLayout->addWidget(saveProject);
-    projectLayout->addWidget(deleteSaved);
-
-    editorMessage_ = new QLabel;
-    editorMessage_->setObjectName("swarmEditorMessage");
-    editorMessage_->setWordWrap(true);
-    editorMessage_->setTextFormat(Qt::PlainText);
-    editorMessage_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-
-    auto* layout = new QVBoxLayout(editor);
-    layout->addLayout(topForm);
-    layout->addWidget(router);
-    layout->addWidget(specialistsBox, 1);
-    layout->addWidget(fallbackBox);
-    layout->addLayout(fileRow);
-    layout->addWidget(projectRow_);
-    layout->addWidget(editorMessage_);
-
-    connect(fallbackEnabled_, &QCheckBox::toggled, fallbackFields_, &QWidget::setEnabled);
     // Remove and Browse act on the current row: only enabled while there is one.
-    auto rowActions = [this, remove, browseSpecialist] {
+    auto rowActions = [this, remove, browse] {
         const bool hasRow = specialistTable_->currentIndex().isValid();
         remove->setEnabled(hasRow);
-        browseSpecialist->setEnabled(hasRow);
+        browse->setEnabled(hasRow);
     };
     connect(specialistTable_->selectionModel(), &QItemSelectionModel::currentChanged, this, rowActions);
     connect(specialists_, &QAbstractItemModel::modelReset, this, rowActions);
@@ -262,17 +217,69 @@ QWidget* SwarmPage::buildEditor() {
         const int row = specialistTable_->currentIndex().row();
         if (row >= 0) specialists_->removeRows(row, 1);
     });
-    connect(openJson, &QPushButton::clicked, this, [this] {
+    return box;
+}
+
+QWidget* SwarmPage::buildFallbackBox() {
+    fallbackEnabled_ = new QCheckBox(tr("Fallback for extra labels and unsure routes"));
+    fallbackEnabled_->setObjectName("swarmFallbackEnabled");
+    fallbackModel_ = new QLineEdit;
+    fallbackModel_->setObjectName("swarmFallbackModel");
+    fallbackModel_->setPlaceholderText(tr("general model folder or .gguf file"));
+    fallbackPrompt_ = new QLineEdit;
+    fallbackPrompt_->setObjectName("swarmFallbackPrompt");
+    auto* browse = modelBrowseButton(this, [this](const QString& p) { fallbackModel_->setText(p); });
+    fallbackFields_ = new QWidget;
+    auto* form = new QFormLayout(fallbackFields_);
+    form->setContentsMargins(0, 0, 0, 0);
+    form->addRow(tr("Model"), modelRow(fallbackModel_, browse));
+    form->addRow(tr("Prompt"), fallbackPrompt_);
+    auto* box = new QGroupBox(tr("Fallback"));
+    auto* layout = new QVBoxLayout(box);
+    layout->addWidget(fallbackEnabled_);
+    layout->addWidget(fallbackFields_);
+    connect(fallbackEnabled_, &QCheckBox::toggled, fallbackFields_, &QWidget::setEnabled);
+    return box;
+}
+
+QLayout* SwarmPage::buildFileButtons() {
+    auto* open = new QPushButton(tr("Open JSON\u2026"));
+    open->setObjectName("swarmOpenJson");
+    auto* save = new QPushButton(tr("Save JSON\u2026"));
+    save->setObjectName("swarmSaveJson");
+    auto* row = new QHBoxLayout;
+    row->addWidget(open);
+    row->addWidget(save);
+    row->addStretch(1);
+    connect(open, &QPushButton::clicked, this, [this] {
         const QString path = QFileDialog::getOpenFileName(this, tr("Open swarm definition"), jsonFolder_, tr("Swarm definitions (*.json);;All files (*)"));
-        if (!path.isEmpty()) this->openJson(path);
+        if (!path.isEmpty()) openJson(path);
     });
-    connect(saveJson, &QPushButton::clicked, this, [this] {
+    connect(save, &QPushButton::clicked, this, [this] {
         const QString suggested = QDir(jsonFolder_).filePath(name_->text().trimmed().isEmpty() ? "swarm.json" : name_->text().trimmed() + ".json");
         QString path = QFileDialog::getSaveFileName(this, tr("Save swarm definition"), suggested, tr("Swarm definitions (*.json)"));
         if (path.isEmpty()) return;
         if (!path.endsWith(".json")) path += ".json";
-        this->saveJson(path);
+        saveJson(path);
     });
+    return row;
+}
+
+QWidget* SwarmPage::buildProjectRow() {
+    saved_ = new QComboBox;
+    saved_->setObjectName("swarmSaved");
+    saved_->setToolTip(tr("Swarms saved in the project: choose one to edit it"));
+    auto* saveProject = new QPushButton(tr("Save to project"));
+    saveProject->setObjectName("swarmSaveToProject");
+    auto* deleteSaved = new QPushButton(tr("Delete"));
+    deleteSaved->setObjectName("swarmDeleteSaved");
+    projectRow_ = new QWidget;
+    auto* layout = new QHBoxLayout(projectRow_);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(new QLabel(tr("In the project:")));
+    layout->addWidget(saved_, 1);
+    layout->addWidget(saveProject);
+    layout->addWidget(deleteSaved);
     connect(saved_, &QComboBox::activated, this, [this](int i) { loadFromProject(saved_->itemText(i)); });
     connect(saveProject, &QPushButton::clicked, this, &SwarmPage::saveToProject);
     connect(deleteSaved, &QPushButton::clicked, this, [this] {
@@ -283,72 +290,8 @@ QWidget* SwarmPage::buildEditor() {
             return;
         deleteFromProject(name);
     });
-    return editor;
+    return projectRow_;
 }
-
-QWidget* SwarmPage::buildPlayground() {
-    request_ = new QPlainTextEdit;
-    request_->setObjectName("swarmRequest");
-    request_->setPlaceholderText(tr("A request for the swarm: the router picks the specialist that answers it"));
-    request_->setMaximumHeight(110);
-    maxTokens_ = new QSpinBox;
-    maxTokens_->setObjectName("swarmMaxTokens");
-    maxTokens_->setRange(1, 2048);
-    maxTokens_->setValue(128);
-    maxTokens_->setToolTip(tr("Capped by the answering specialist's own max tokens"));
-    sendButton_ = new QPushButton(tr("Send"));
-    sendButton_->setObjectName("swarmSend");
-    sendButton_->setShortcut(QKeySequence("Ctrl+Return"));
-    stopButton_ = new QPushButton(tr("Stop"));
-    stopButton_->setObjectName("swarmStop");
-    auto* controls = new QHBoxLayout;
-    controls->addWidget(new QLabel(tr("Max new tokens")));
-    controls->addWidget(maxTokens_);
-    controls->addStretch(1);
-    controls->addWidget(sendButton_);
-    controls->addWidget(stopButton_);
-
-    runStatus_ = new QLabel;
-    runStatus_->setObjectName("swarmRunStatus");
-    runStatus_->setWordWrap(true);
-    runStatus_->setTextFormat(Qt::PlainText);
-    runStatus_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    route_ = new QLabel;
-    route_->setObjectName("swarmRoute");
-    probabilities_ = new QTableWidget(0, 2);
-    probabilities_->setObjectName("swarmProbabilities");
-    probabilities_->setHorizontalHeaderLabels({tr("Label"), tr("Probability")});
-    probabilities_->verticalHeader()->hide();
-    probabilities_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
-    probabilities_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    probabilities_->setSelectionMode(QAbstractItemView::NoSelection);
-    probabilities_->setMaximumHeight(160);
-    specialist_ = new QLabel;
-    specialist_->setObjectName("swarmSpecialist");
-    timings_ = new QLabel;
-    timings_->setObjectName("swarmTimings");
-    answer_ = new QPlainTextEdit;
-    answer_->setObjectName("swarmAnswer");
-    answer_->setReadOnly(true);
-
-    auto* box = new QGroupBox(tr("Routed playground"));
-    auto* layout = new QVBoxLayout(box);
-    layout->addWidget(request_);
-    layout->addLayout(controls);
-    layout->addWidget(runStatus_);
-    layout->addWidget(route_);
-    layout->addWidget(probabilities_);
-    layout->addWidget(specialist_);
-    layout->addWidget(timings_);
-    layout->addWidget(answer_, 1);
-
-    connect(sendButton_, &QPushButton::clicked, this, &SwarmPage::send);
-    connect(stopButton_, &QPushButton::clicked, this, &SwarmPage::stop);
-    return box;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Editor
 
 void SwarmPage::setDefinition(const SwarmDefinition& def) {
     base_ = def;
@@ -511,169 +454,6 @@ bool SwarmPage::deleteFromProject(const QString& name) {
         if (!deleted) throw Error("The project has no swarm '" + name.toStdString() + "'");
         showEditorMessage(tr("Deleted '%1' from the project").arg(name), false);
     });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routed playground
-
-void SwarmPage::setRunning(bool running) {
-    sendButton_->setEnabled(!running);
-    stopButton_->setEnabled(running);
-}
-
-bool SwarmPage::send() {
-    if (thread_) return false;
-    const QString input = request_->toPlainText();
-    if (input.trimmed().isEmpty()) {
-        runStatus_->setText(tr("Type a request first."));
-        return false;
-    }
-    SwarmDefinition def;
-    try {
-        def = definition();
-    } catch (const std::exception& e) {
-        showEditorMessage(QString::fromUtf8(e.what()), true);
-        runStatus_->setText(tr("Fix the swarm first: %1").arg(QString::fromUtf8(e.what())));
-        return false;
-    }
-    if (def.threads == 0) def.threads = AppSettings::load().threads;
-    const std::string key = def.toJson().dump();
-    if (key != loadedKey_) {
-        swarm_.reset();   // edited: free the old swarm before loading the new one
-        loadedKey_.clear();
-    }
-    const std::shared_ptr<Swarm> cached = swarm_;
-
-    answerBytes_.clear();
-    streamedPieces_ = 0;
-    lastResult_ = {};
-    answer_->clear();
-    route_->clear();
-    probabilities_->setRowCount(0);
-    specialist_->clear();
-    timings_->clear();
-    runStatus_->setText(cached ? tr("Routing\u2026") : tr("Loading the router %1\u2026").arg(QString::fromStdString(def.router.model)));
-    auto stopFlag = std::make_shared<std::atomic<bool>>(false);
-    stop_ = stopFlag;
-    const int request = ++requestId_;
-    const int maxTokens = maxTokens_->value();
-    setRunning(true);
-
-    thread_ = QThread::create([this, def, key, cached, input = input.toStdString(), maxTokens, stopFlag, request] {
-        Outcome outcome;
-        outcome.definitionKey = key;
-        try {
-            outcome.swarm = cached ? cached : std::make_shared<Swarm>(def);
-            if (!stopFlag->load()) {
-                DispatchRequest dispatch;
-                dispatch.input = input;
-                dispatch.maxTokens = maxTokens;
-                dispatch.onRouted = [this, request](const RouteResult& route) {
-                    QMetaObject::invokeMethod(this, [this, request, route] { showRoute(request, route); }, Qt::QueuedConnection);
-                };
-                // Runs on the swarm's decoding thread: it copies the piece and posts it, reads only
-                // the shared stop flag, and uses `this` only as the receiver of the post (the page
-                // outlives the request: its destructor waits).
-                dispatch.onToken = [this, request, stopFlag](const engine::TokenEvent& e) {
-                    const QByteArray piece(e.text.data(), qsizetype(e.text.size()));
-                    QMetaObject::invokeMethod(this, [this, request, piece] { appendAnswer(request, piece); }, Qt::QueuedConnection);
-                    return !stopFlag->load();
-                };
-                outcome.result = outcome.swarm->dispatch(dispatch);
-            }
-            outcome.stopped = stopFlag->load();
-            outcome.ok = true;
-        } catch (const std::exception& e) {
-            outcome.error = QString::fromUtf8(e.what());
-        }
-        QMetaObject::invokeMethod(this, [this, request, outcome] { finishRequest(request, outcome); }, Qt::QueuedConnection);
-    });
-    thread_->start();
-    return true;
-}
-
-void SwarmPage::setRequestText(const QString& text) { request_->setPlainText(text); }
-
-void SwarmPage::stop() {
-    if (stop_) stop_->store(true);
-}
-
-void SwarmPage::showRoute(int request, const RouteResult& route) {
-    if (request != requestId_) return;
-    route_->setText(tr("Routed to <b>%1</b> with %2 confidence \u00b7 router %3 ms")
-                        .arg(QString::fromStdString(route.label).toHtmlEscaped(), percent(route.confidence),
-                             QString::number(route.ms, 'f', 0)));
-    probabilities_->setRowCount(int(route.probabilities.size()));
-    for (int row = 0; row < int(route.probabilities.size()); ++row) {
-        const auto& [label, p] = route.probabilities[size_t(row)];
-        auto* item = new QTableWidgetItem(QString::fromStdString(label));
-        item->setData(Qt::UserRole, p);
-        if (label == route.label) {
-            QFont bold = item->font();
-            bold.setBold(true);
-            item->setFont(bold);
-        }
-        probabilities_->setItem(row, 0, item);
-        auto* bar = new QProgressBar;
-        bar->setRange(0, 1000);
-        bar->setValue(int(std::lround(p * 1000)));
-        bar->setFormat(percent(p));
-        bar->setTextVisible(true);
-        probabilities_->setCellWidget(row, 1, bar);
-    }
-    probabilities_->resizeColumnToContents(0);
-    runStatus_->setText(tr("Generating\u2026"));
-    emit routed(QString::fromStdString(route.label), route.confidence);
-}
-
-void SwarmPage::appendAnswer(int request, const QByteArray& piece) {
-    // A late piece of an earlier request (stopped, then sent again) is not this answer's.
-    if (request != requestId_) return;
-    answerBytes_ += piece;
-    ++streamedPieces_;
-    answer_->setPlainText(answer());
-    answer_->moveCursor(QTextCursor::End);
-    runStatus_->setText(tr("Generating\u2026 %1 tokens").arg(streamedPieces_));
-}
-
-void SwarmPage::finishRequest(int request, const Outcome& outcome) {
-    if (thread_) {
-        thread_->wait();
-        delete thread_;
-        thread_ = nullptr;
-    }
-    setRunning(false);
-    if (outcome.swarm) {
-        swarm_ = outcome.swarm;
-        loadedKey_ = outcome.definitionKey;
-    }
-    if (request != requestId_) return;
-    QString summary;
-    if (!outcome.ok) {
-        summary = tr("Failed: %1").arg(outcome.error);
-    } else if (!outcome.result.routed) {
-        summary = tr("Stopped before the answer");
-    } else {
-        const DispatchResult& r = outcome.result;
-        lastResult_ = r;
-        const QString answering = QString::fromStdString(r.specialist).toHtmlEscaped();
-        specialist_->setText(r.specialist == r.route.label
-                                 ? tr("Answered by <b>%1</b>").arg(answering)
-                                 : tr("Answered by <b>%1</b> (the route's label has no specialist or is below the minimum confidence)").arg(answering));
-        timings_->setText(tr("router %1 ms \u00b7 specialist %2 ms \u00b7 %3 prompt tokens, %4 generated (%5)")
-                              .arg(r.routerMs, 0, 'f', 0)
-                              .arg(r.specialistMs, 0, 'f', 0)
-                              .arg(r.promptTokens)
-                              .arg(r.completionTokens)
-                              .arg(engine::finishReasonName(r.finish)));
-        summary = tr("%1 answered: %2 tokens in %3 ms")
-                      .arg(QString::fromStdString(r.specialist), QString::number(r.completionTokens),
-                           QString::number(r.routerMs + r.specialistMs, 'f', 0));
-        if (outcome.stopped) summary += tr(" (stopped)");
-    }
-    runStatus_->setText(summary);
-    emit status(summary);
-    emit requestFinished(outcome.ok, summary);
 }
 
 } // namespace swarm::ui

@@ -7,7 +7,6 @@
 #include <QByteArray>
 #include <QWidget>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,13 +19,16 @@ class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
 class QSpinBox;
+class QLayout;
 class QTableView;
-class QTableWidget;
-class QThread;
 
 namespace swarm::ui {
 
+class JobRunner;
+template <class Record>
+class RecordTableModel;
 class SpecialistTableModel;
+struct RouteProbability;
 
 class SwarmPage : public QWidget {
     Q_OBJECT
@@ -50,7 +52,7 @@ public:
     QStringList savedSwarms() const;
     QString editorMessage() const { return editorMessageText_; }
 
-    bool busy() const { return thread_ != nullptr; }
+    bool busy() const;
     QString answer() const { return QString::fromUtf8(answerBytes_); }   // streamed so far
     int streamedPieces() const { return streamedPieces_; }
     // The last finished request's result, with the route taken (routed is true).
@@ -69,25 +71,23 @@ signals:
     void requestFinished(bool ok, const QString& summary);
 
 private:
-    struct Outcome {
-        bool ok = false;
-        bool stopped = false;
-        QString error;
-        DispatchResult result;
-        std::shared_ptr<Swarm> swarm;       // loaded (or reused) for definitionKey
-        std::string definitionKey;
-    };
-
     QWidget* buildEditor();
+    QWidget* buildRouterBox();
+    QWidget* buildSpecialistsBox();
+    QWidget* buildFallbackBox();
+    QLayout* buildFileButtons();
+    QWidget* buildProjectRow();
     QWidget* buildPlayground();
+    QWidget* buildProbabilitiesTable();
     void showEditorMessage(const QString& message, bool error);
     // Runs an editor action; its error is shown in the page instead of thrown. False on error.
     bool showingErrors(const std::function<void()>& action);
     void reloadSavedSwarms(const QString& select = {});
     void setRunning(bool running);
-    void showRoute(int request, const RouteResult& route);
-    void appendAnswer(int request, const QByteArray& piece);
-    void finishRequest(int request, const Outcome& outcome);
+    void received(const QVariant& item);
+    void showRoute(const RouteResult& route);
+    void appendAnswer(const QByteArray& piece);
+    void finishRequest(bool ok, const QString& error);
 
     // Editor.
     QString projectPath_;
@@ -118,19 +118,19 @@ private:
     QPushButton* stopButton_;
     QLabel* runStatus_;
     QLabel* route_;
-    QTableWidget* probabilities_;
+    RecordTableModel<RouteProbability>* probabilities_;
     QLabel* specialist_;
     QLabel* timings_;
     QPlainTextEdit* answer_;
 
-    QThread* thread_ = nullptr;
-    std::shared_ptr<std::atomic<bool>> stop_;   // the running request's; shared with its callbacks
-    int requestId_ = 0;
+    JobRunner* job_;                        // runs one request at a time
     std::shared_ptr<Swarm> swarm_;          // loaded for loadedKey_ (the definition's JSON)
     std::string loadedKey_;
     QByteArray answerBytes_;
     int streamedPieces_ = 0;
     DispatchResult lastResult_;
+    DispatchResult requestResult_;          // the running request's, streamed just before it finishes
+    bool requestStopped_ = false;
 };
 
 } // namespace swarm::ui

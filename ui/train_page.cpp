@@ -1,6 +1,7 @@
 #include "ui/train_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/record_table_model.h"
 #include "ui/theme.h"
 #include "ui/training_controller.h"
 
@@ -33,16 +34,16 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTabWidget>
-#include <QTableWidget>
+#include <QTableView>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace swarm::ui {
 
 namespace {
-
 
 QCustomPlot* makePlot(const QString& name, const QString& x, const QString& y) {
     auto* p = new QCustomPlot;
@@ -59,13 +60,53 @@ QCPGraph* addLine(QCustomPlot* plot, const QString& name, int colour, bool scatt
     return g;
 }
 
+// A built-in preset, or the user's preset of that name; throws swarm::Error when neither loads.
+TrainConfig presetConfig(const std::string& name) {
+    const std::vector<std::string> builtin = TrainConfig::builtinPresetNames();
+    if (std::find(builtin.begin(), builtin.end(), name) != builtin.end()) return TrainConfig::preset(name);
+    return loadUserPreset(defaultUserPresetFolder(), name);
+}
+
 } // namespace
 
 TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new TrainingController(this)) {
     setObjectName("trainPage");
     const AppSettings settings = AppSettings::load();
+    auto* right = new QWidget;
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->addWidget(buildCharts(), 3);
+    rightLayout->addWidget(buildRunsTabs(), 1);
+    auto* split = new QSplitter;
+    split->addWidget(buildRunForm(settings));
+    split->addWidget(right);
+    split->setStretchFactor(1, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(split);
 
-    // --- the run form -------------------------------------------------------------------------
+    for (const std::string& name : TrainConfig::builtinPresetNames()) preset_->addItem(QString::fromStdString(name));
+    for (const std::string& name : listUserPresets(defaultUserPresetFolder())) preset_->addItem(QString::fromStdString(name));
+    preset_->setCurrentText("specialist");
+    setFormConfig(TrainConfig::preset("specialist"));
+    connect(preset_, &QComboBox::currentIndexChanged, this, &TrainPage::presetChosen);
+    for (QSpinBox* s : {microBatch_, globalBatch_}) connect(s, &QSpinBox::valueChanged, this, &TrainPage::updatePreflight);
+    connect(baseModel_, &QLineEdit::textChanged, this, &TrainPage::updatePreflight);
+    connect(dataset_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(precision_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(startButton_, &QPushButton::clicked, this, &TrainPage::start);
+    connect(pauseButton_, &QPushButton::clicked, this, &TrainPage::pauseRun);
+    connect(cancelButton_, &QPushButton::clicked, this, &TrainPage::cancelRun);
+    connect(resumeButton_, &QPushButton::clicked, this, &TrainPage::resumeSelected);
+    connectController();
+    setProject({});
+}
+
+TrainPage::~TrainPage() {
+    controller_->cancel();
+    controller_->waitForFinished();
+}
+
+// The fields of a run, each with what it means for the run as its tooltip.
+QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     runName_ = new QLineEdit;
     runName_->setObjectName("runName");
     runName_->setToolTip(tr("The run's name in the project; its folder is created under the runs folder (Settings)."));
@@ -77,6 +118,10 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), e.g. Eve-2-MoE-IT-272M."));
     auto* browseBase = new QPushButton(tr("\u2026"));
     browseBase->setMaximumWidth(32);
+    connect(browseBase, &QPushButton::clicked, this, [this] {
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Base model folder"), baseModel_->text());
+        if (!dir.isEmpty()) baseModel_->setText(dir);
+    });
     auto* baseRow = new QHBoxLayout;
     baseRow->addWidget(baseModel_, 1);
     baseRow->addWidget(browseBase);
@@ -117,9 +162,6 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     precision_->addItem("f32", "f32");
     precision_->addItem("bf16 (autocast)", "bf16");
     precision_->setToolTip(tr("bf16 computes in bfloat16 where safe; master weights stay float32. Best on GPUs."));
-    preflight_ = new QLabel;
-    preflight_->setObjectName("preflight");
-    preflight_->setWordWrap(true);
 
     auto* form = new QFormLayout;
     form->addRow(tr("Run name"), runName_);
@@ -134,8 +176,26 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     form->addRow(tr("Device"), device_);
     form->addRow(tr("Threads"), threads_);
     form->addRow(tr("Precision"), precision_);
-    auto* savePreset = new QPushButton(tr("Save as preset\u2026"));
+    return form;
+}
 
+// The run form with the preset button, the memory pre-flight and start/pause/cancel/resume.
+QWidget* TrainPage::buildRunForm(const AppSettings& settings) {
+    auto* savePreset = new QPushButton(tr("Save as preset\u2026"));
+    connect(savePreset, &QPushButton::clicked, this, [this] {
+        bool ok = false;
+        QString name = QInputDialog::getText(this, tr("Save preset"), tr("Preset name"), QLineEdit::Normal, {}, &ok);
+        if (!ok || name.isEmpty()) return;
+        try {
+            saveUserPreset(defaultUserPresetFolder(), name.toStdString(), formConfig());
+            if (preset_->findText(name) < 0) preset_->addItem(name);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Save preset"), QString::fromUtf8(e.what()));
+        }
+    });
+    preflight_ = new QLabel;
+    preflight_->setObjectName("preflight");
+    preflight_->setWordWrap(true);
     startButton_ = new QPushButton(tr("Start"));
     startButton_->setObjectName("startTraining");
     startButton_->setShortcut(QKeySequence("Ctrl+Return"));
@@ -153,7 +213,7 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
 
     auto* formBox = new QGroupBox(tr("Run"));
     auto* formLayout = new QVBoxLayout(formBox);
-    formLayout->addLayout(form);
+    formLayout->addLayout(buildRunFields(settings));
     formLayout->addWidget(savePreset);
     formLayout->addWidget(preflight_);
     formLayout->addLayout(buttons);
@@ -162,8 +222,12 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     formScroll->setWidget(formBox);
     formScroll->setWidgetResizable(true);
     formScroll->setMinimumWidth(330);
+    return formScroll;
+}
 
-    // --- charts ---------------------------------------------------------------------------------
+// Progress, then the live charts: loss, learning rate, gradient norm, tokens/s, the expert
+// utilisation heatmap and the router entropy per layer.
+QWidget* TrainPage::buildCharts() {
     progress_ = new QProgressBar;
     progress_->setObjectName("trainProgress");
     progressText_ = new QLabel(tr("No run in progress."));
@@ -194,91 +258,63 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     entropyPlot_ = makePlot("entropyChart", tr("layer"), tr("router entropy (nats)"));
     entropyPlot_->setInteractions({});
 
-    auto* charts = new QGridLayout;
-    charts->addWidget(lossPlot_, 0, 0);
-    charts->addWidget(lrPlot_, 0, 1);
-    charts->addWidget(gradPlot_, 1, 0);
-    charts->addWidget(speedPlot_, 1, 1);
-    charts->addWidget(heatPlot_, 2, 0);
-    charts->addWidget(entropyPlot_, 2, 1);
+    auto* progressRow = new QHBoxLayout;
+    progressRow->addWidget(progress_, 1);
+    progressRow->addWidget(progressText_, 2);
+    auto* grid = new QGridLayout;
+    grid->addWidget(lossPlot_, 0, 0);
+    grid->addWidget(lrPlot_, 0, 1);
+    grid->addWidget(gradPlot_, 1, 0);
+    grid->addWidget(speedPlot_, 1, 1);
+    grid->addWidget(heatPlot_, 2, 0);
+    grid->addWidget(entropyPlot_, 2, 1);
+    auto* charts = new QWidget;
+    auto* layout = new QVBoxLayout(charts);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(progressRow);
+    layout->addLayout(grid, 1);
+    return charts;
+}
 
+// The project's runs (select one to see its history, overlay the others) and the warnings.
+QWidget* TrainPage::buildRunsTabs() {
     warnings_ = new QListWidget;
     warnings_->setObjectName("trainWarnings");
-    runs_ = new QTableWidget(0, 7);
-    runs_->setObjectName("runsTable");
-    runs_->setHorizontalHeaderLabels({tr("Run"), tr("Status"), tr("Steps"), tr("Train loss"), tr("Val loss"), tr("Time"), tr("Folder")});
-    runs_->horizontalHeader()->setSectionResizeMode(6, QHeaderView::Stretch);
-    runs_->verticalHeader()->hide();
-    runs_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    runs_->setSelectionMode(QAbstractItemView::SingleSelection);
-    runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    runs_ = new RecordTableModel<RunRecord>(
+        {textColumn<RunRecord>(tr("Run"), [](const RunRecord& r) { return QString::fromStdString(r.name); }),
+         textColumn<RunRecord>(tr("Status"), [](const RunRecord& r) { return QString::fromStdString(r.status); }),
+         textColumn<RunRecord>(tr("Steps"), [](const RunRecord& r) { return QString("%1/%2").arg(r.stepsDone).arg(r.totalSteps); }),
+         textColumn<RunRecord>(tr("Train loss"), [](const RunRecord& r) { return QString::number(r.trainLoss, 'f', 4); }),
+         textColumn<RunRecord>(tr("Val loss"),
+                               [](const RunRecord& r) { return r.validationLoss >= 0 ? QString::number(r.validationLoss, 'f', 4) : "-"; }),
+         textColumn<RunRecord>(tr("Time"), [](const RunRecord& r) { return QString::fromStdString(formatDuration(r.seconds)); }),
+         textColumn<RunRecord>(tr("Folder"), [](const RunRecord& r) { return QString::fromStdString(r.runDir); })},
+        this);
+    runsView_ = new QTableView;
+    runsView_->setObjectName("runsTable");
+    runsView_->setModel(runs_);
+    runsView_->horizontalHeader()->setStretchLastSection(true);
+    runsView_->verticalHeader()->hide();
+    runsView_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    runsView_->setSelectionMode(QAbstractItemView::SingleSelection);
+    connect(runsView_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex& current) { showRun(current.row()); });
     overlay_ = new QCheckBox(tr("Overlay every run's loss"));
     overlay_->setObjectName("overlayRuns");
+    connect(overlay_, &QCheckBox::toggled, this, [this] { showRun(selectedRunRow()); });
     auto* runsBox = new QWidget;
     auto* runsLayout = new QVBoxLayout(runsBox);
     runsLayout->setContentsMargins(0, 0, 0, 0);
     runsLayout->addWidget(overlay_);
-    runsLayout->addWidget(runs_);
-    auto* bottom = new QTabWidget;
-    bottom->addTab(runsBox, tr("Runs"));
-    bottom->addTab(warnings_, tr("Warnings"));
+    runsLayout->addWidget(runsView_);
+    auto* tabs = new QTabWidget;
+    tabs->addTab(runsBox, tr("Runs"));
+    tabs->addTab(warnings_, tr("Warnings"));
+    return tabs;
+}
 
-    auto* right = new QWidget;
-    auto* rightLayout = new QVBoxLayout(right);
-    auto* progressRow = new QHBoxLayout;
-    progressRow->addWidget(progress_, 1);
-    progressRow->addWidget(progressText_, 2);
-    rightLayout->addLayout(progressRow);
-    rightLayout->addLayout(charts, 3);
-    rightLayout->addWidget(bottom, 1);
-
-    auto* split = new QSplitter;
-    split->addWidget(formScroll);
-    split->addWidget(right);
-    split->setStretchFactor(1, 1);
-    auto* layout = new QVBoxLayout(this);
-    layout->addWidget(split);
-
-    // --- behaviour ----------------------------------------------------------------------------
-    for (const std::string& name : TrainConfig::builtinPresetNames()) preset_->addItem(QString::fromStdString(name));
-    for (const std::string& name : listUserPresets(defaultUserPresetFolder())) preset_->addItem(QString::fromStdString(name));
-    preset_->setCurrentText("specialist");
-    setFormConfig(TrainConfig::preset("specialist"));
-
-    connect(preset_, &QComboBox::currentIndexChanged, this, &TrainPage::presetChosen);
-    connect(browseBase, &QPushButton::clicked, this, [this] {
-        QString dir = QFileDialog::getExistingDirectory(this, tr("Base model folder"), baseModel_->text());
-        if (!dir.isEmpty()) baseModel_->setText(dir);
-    });
-    connect(savePreset, &QPushButton::clicked, this, [this] {
-        bool ok = false;
-        QString name = QInputDialog::getText(this, tr("Save preset"), tr("Preset name"), QLineEdit::Normal, {}, &ok);
-        if (!ok || name.isEmpty()) return;
-        try {
-            saveUserPreset(defaultUserPresetFolder(), name.toStdString(), formConfig());
-            if (preset_->findText(name) < 0) preset_->addItem(name);
-        } catch (const std::exception& e) {
-            QMessageBox::warning(this, tr("Save preset"), QString::fromUtf8(e.what()));
-        }
-    });
-    for (QSpinBox* s : {microBatch_, globalBatch_}) connect(s, &QSpinBox::valueChanged, this, &TrainPage::updatePreflight);
-    connect(baseModel_, &QLineEdit::textChanged, this, &TrainPage::updatePreflight);
-    connect(dataset_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
-    connect(precision_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
-    connect(startButton_, &QPushButton::clicked, this, &TrainPage::start);
-    connect(pauseButton_, &QPushButton::clicked, this, &TrainPage::pauseRun);
-    connect(cancelButton_, &QPushButton::clicked, this, &TrainPage::cancelRun);
-    connect(resumeButton_, &QPushButton::clicked, this, &TrainPage::resumeSelected);
-    connect(runs_, &QTableWidget::currentCellChanged, this, [this](int row) { showRun(row); });
-    connect(overlay_, &QCheckBox::toggled, this, [this] { showRun(runs_->currentRow()); });
-
-    connect(controller_, &TrainingController::started, this, [this](qint64 startStep, qint64 total) {
-        progress_->setRange(0, int(total));
-        progress_->setValue(int(startStep));
-        progressText_->setText(startStep > 0 ? tr("Resumed after step %1 of %2").arg(startStep).arg(total)
-                                             : tr("Started: %1 steps").arg(total));
-        reloadRuns();
-    });
+void TrainPage::connectController() {
+    connect(controller_, &TrainingController::started, this, &TrainPage::onStarted);
     connect(controller_, &TrainingController::step, this, &TrainPage::onStep);
     connect(controller_, &TrainingController::validation, this, &TrainPage::onValidation);
     connect(controller_, &TrainingController::warning, this, [this](qint64 step, const QString& message) {
@@ -287,32 +323,38 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     connect(controller_, &TrainingController::checkpoint, this, [this](qint64 step, const QString&) {
         emit status(tr("Checkpoint written at step %1").arg(step));
     });
-    connect(controller_, &TrainingController::finished, this, [this](const RunResult& r) {
-        progressText_->setText(tr("Run %1 after %2 of %3 steps (%4): train loss %5%6")
-                                   .arg(statusName(r.status)).arg(r.steps).arg(r.totalSteps).arg(QString::fromStdString(formatDuration(r.seconds)))
-                                   .arg(r.trainLoss, 0, 'f', 4)
-                                   .arg(r.validationLoss >= 0 ? tr(", validation %1").arg(r.validationLoss, 0, 'f', 4) : QString()));
-        if (r.status == RunResult::Diverged) QMessageBox::warning(this, tr("Training stopped"), QString::fromStdString(r.message));
-        emit jobStateChanged(false, {});
-        emit status(QString::fromStdString(r.message));
-        updateButtons();
-        reloadRuns();
-        emit runFinished();
-    });
-    connect(controller_, &TrainingController::failed, this, [this](const QString& message) {
-        progressText_->setText(tr("Failed: %1").arg(message));
-        emit jobStateChanged(false, {});
-        QMessageBox::warning(this, tr("Training"), message);
-        updateButtons();
-        reloadRuns();
-        emit runFinished();
-    });
-    setProject({});
+    connect(controller_, &TrainingController::finished, this, &TrainPage::onFinished);
+    connect(controller_, &TrainingController::failed, this, &TrainPage::onFailed);
 }
 
-TrainPage::~TrainPage() {
-    controller_->cancel();
-    controller_->waitForFinished();
+void TrainPage::onStarted(qint64 startStep, qint64 totalSteps) {
+    progress_->setRange(0, int(totalSteps));
+    progress_->setValue(int(startStep));
+    progressText_->setText(startStep > 0 ? tr("Resumed after step %1 of %2").arg(startStep).arg(totalSteps)
+                                         : tr("Started: %1 steps").arg(totalSteps));
+    reloadRuns();
+}
+
+void TrainPage::onFinished(const RunResult& r) {
+    progressText_->setText(tr("Run %1 after %2 of %3 steps (%4): train loss %5%6")
+                               .arg(statusName(r.status)).arg(r.steps).arg(r.totalSteps).arg(QString::fromStdString(formatDuration(r.seconds)))
+                               .arg(r.trainLoss, 0, 'f', 4)
+                               .arg(r.validationLoss >= 0 ? tr(", validation %1").arg(r.validationLoss, 0, 'f', 4) : QString()));
+    if (r.status == RunResult::Diverged) QMessageBox::warning(this, tr("Training stopped"), QString::fromStdString(r.message));
+    emit jobStateChanged(false, {});
+    emit status(QString::fromStdString(r.message));
+    updateButtons();
+    reloadRuns();
+    emit runFinished();
+}
+
+void TrainPage::onFailed(const QString& message) {
+    progressText_->setText(tr("Failed: %1").arg(message));
+    emit jobStateChanged(false, {});
+    QMessageBox::warning(this, tr("Training"), message);
+    updateButtons();
+    reloadRuns();
+    emit runFinished();
 }
 
 void TrainPage::setProject(const QString& path) {
@@ -325,7 +367,7 @@ void TrainPage::setProject(const QString& path) {
     reloadDatasets();
     reloadRuns();
     clearCharts();
-    if (runs_->rowCount() > 0) runs_->selectRow(0);   // the latest run's full history
+    if (runs_->rowCount() > 0) runsView_->selectRow(0);   // the latest run's full history
     updateButtons();
 }
 
@@ -361,10 +403,9 @@ TrainConfig TrainPage::formConfig() const {
     const std::string name = preset_->currentText().toStdString();
     TrainConfig c;
     try {
-        bool builtin = false;
-        for (const std::string& b : TrainConfig::builtinPresetNames()) builtin |= b == name;
-        c = builtin ? TrainConfig::preset(name) : loadUserPreset(defaultUserPresetFolder(), name);
+        c = presetConfig(name);
     } catch (const std::exception&) {
+        // An unreadable user preset: the form's fields still make a whole configuration.
     }
     c.epochs = epochs_->value();
     c.peakLr = lr_->value();
@@ -380,9 +421,7 @@ TrainConfig TrainPage::formConfig() const {
 void TrainPage::presetChosen() {
     const std::string name = preset_->currentText().toStdString();
     try {
-        bool builtin = false;
-        for (const std::string& b : TrainConfig::builtinPresetNames()) builtin |= b == name;
-        setFormConfig(builtin ? TrainConfig::preset(name) : loadUserPreset(defaultUserPresetFolder(), name));
+        setFormConfig(presetConfig(name));
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Preset"), QString::fromUtf8(e.what()));
     }
@@ -416,7 +455,7 @@ void TrainPage::updateButtons() {
     startButton_->setEnabled(!busy && store_ && dataset_->count() > 0);
     pauseButton_->setEnabled(busy);
     cancelButton_->setEnabled(busy);
-    resumeButton_->setEnabled(!busy && runs_->currentRow() >= 0);
+    resumeButton_->setEnabled(!busy && selectedRunRow() >= 0);
 }
 
 void TrainPage::clearCharts() {
@@ -461,9 +500,10 @@ void TrainPage::pauseRun() { controller_->pause(); }
 void TrainPage::cancelRun() { controller_->cancel(); }
 
 void TrainPage::resumeSelected() {
-    const int row = runs_->currentRow();
-    if (row < 0 || controller_->running()) return;
-    const QString runDir = runs_->item(row, 6)->text();
+    const int row = selectedRunRow();
+    const RunRecord* run = runs_->recordAt(row);
+    if (!run || controller_->running()) return;
+    const QString runDir = QString::fromStdString(run->runDir);
     clearCharts();
     currentRunDir_ = runDir;
     showRun(row);     // the history so far, then live points continue it
@@ -522,32 +562,19 @@ void TrainPage::showHeatmap(const std::vector<std::vector<double>>& share, const
 }
 
 void TrainPage::reloadRuns() {
-    QSignalBlocker block(runs_);
-    runs_->setRowCount(0);
-    if (!store_) return;
-    RunStore runs(*store_);
-    for (const RunRecord& r : runs.runs()) {
-        const int row = runs_->rowCount();
-        runs_->insertRow(row);
-        runs_->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(r.name)));
-        runs_->item(row, 0)->setData(Qt::UserRole, qlonglong(r.id));
-        runs_->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(r.status)));
-        runs_->setItem(row, 2, new QTableWidgetItem(QString("%1/%2").arg(r.stepsDone).arg(r.totalSteps)));
-        runs_->setItem(row, 3, new QTableWidgetItem(QString::number(r.trainLoss, 'f', 4)));
-        runs_->setItem(row, 4, new QTableWidgetItem(r.validationLoss >= 0 ? QString::number(r.validationLoss, 'f', 4) : "-"));
-        runs_->setItem(row, 5, new QTableWidgetItem(QString::fromStdString(formatDuration(r.seconds))));
-        runs_->setItem(row, 6, new QTableWidgetItem(QString::fromStdString(r.runDir)));
-    }
-    block.unblock();
+    runs_->setRecords(store_ ? RunStore(*store_).runs() : std::vector<RunRecord>{});
     updateButtons();
 }
 
+int TrainPage::selectedRunRow() const { return runsView_->currentIndex().row(); }
+
 void TrainPage::showRun(int row) {
     updateButtons();
-    if (!store_ || row < 0 || row >= runs_->rowCount()) return;
-    if (controller_->running() && runs_->item(row, 6)->text() == currentRunDir_) return;   // live already
+    const RunRecord* run = runs_->recordAt(row);
+    if (!store_ || !run) return;
+    if (controller_->running() && QString::fromStdString(run->runDir) == currentRunDir_) return;   // live already
     RunStore runs(*store_);
-    const int64_t id = runs_->item(row, 0)->data(Qt::UserRole).toLongLong();
+    const int64_t id = run->id;
     if (!controller_->running()) {
         clearCharts();
         for (const MetricRow& m : runs.metrics(id)) {

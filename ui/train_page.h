@@ -14,17 +14,21 @@ class QComboBox;
 class QCPColorMap;
 class QCustomPlot;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
 class QLineEdit;
 class QListWidget;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
-class QTableWidget;
+class QTableView;
 
 namespace swarm::ui {
 
+template <class Record>
+class RecordTableModel;
 class TrainingController;
+struct AppSettings;
 
 class TrainPage : public QWidget {
     Q_OBJECT
@@ -35,7 +39,6 @@ public:
     void reloadDatasets();
 
     TrainingController* controller() const { return controller_; }
-    TrainConfig formConfig() const;
     void setBaseModel(const QString& dir);
     int plottedTrainPoints() const;          // for tests: points on the loss chart's train curve
     bool running() const;
@@ -54,15 +57,26 @@ public slots:
 private slots:
     void presetChosen();
     void updatePreflight();
+    void onStarted(qint64 startStep, qint64 totalSteps);
     void onStep(const swarm::StepMetrics& m);
     void onValidation(const swarm::ValidationMetrics& v);
+    void onFinished(const swarm::RunResult& r);
+    void onFailed(const QString& message);
     void showRun(int row);
 
 private:
+    QWidget* buildRunForm(const AppSettings& settings);
+    QFormLayout* buildRunFields(const AppSettings& settings);
+    QWidget* buildCharts();
+    QWidget* buildRunsTabs();
+    void connectController();
+
     void reloadRuns();
     void clearCharts();
+    TrainConfig formConfig() const;
     void setFormConfig(const TrainConfig& c);
     void updateButtons();
+    int selectedRunRow() const;
 
     void showHeatmap(const std::vector<std::vector<double>>& share, const std::vector<double>& entropy);
 
@@ -98,7 +112,8 @@ private:
     QCPColorMap* heatmap_ = nullptr;
     QCustomPlot* entropyPlot_;
     QListWidget* warnings_;
-    QTableWidget* runs_;
+    RecordTableModel<RunRecord>* runs_;
+    QTableView* runsView_;
     QCheckBox* overlay_;
 };
 

@@ -1,19 +1,19 @@
 #pragma once
-// Runs a Trainer on its own QThread and turns its callbacks into Qt signals delivered on the UI
-// thread. Pause and cancel are requests the trainer honours between micro-batches.
+// Runs a Trainer on a JobRunner's thread and turns its callbacks into Qt signals delivered on the
+// UI thread. Pause and cancel are requests the trainer honours between micro-batches.
 #include "training/trainer.h"
 
 #include <QMetaType>
 #include <QObject>
 #include <QString>
-#include <QThread>
 
 #include <atomic>
 #include <functional>
 #include <memory>
 
-
 namespace swarm::ui {
+
+class JobRunner;
 
 class TrainingController : public QObject {
     Q_OBJECT
@@ -27,9 +27,9 @@ public:
                   const TrainConfig& config, int64_t datasetId);
     bool resume(const QString& projectPath, const QString& runDir);
     void pause() { control_.store(kPause); }
-    void cancel() { control_.store(kCancel); }
-    bool running() const { return thread_ != nullptr; }
-    void waitForFinished();
+    void cancel();
+    bool running() const;
+    void waitForFinished();                    // joins the training thread; its signals may still be queued
 
 signals:
     void started(qint64 startStep, qint64 totalSteps);
@@ -43,9 +43,12 @@ signals:
 private:
     bool launch(std::function<std::unique_ptr<Trainer>()> makeTrainer, const QString& projectPath, const QString& runDir,
                 const QString& runName);
+    void deliver(const QVariant& item);
+    void finish(bool ok, const QString& message);
 
-    QThread* thread_ = nullptr;
+    JobRunner* job_;
     std::atomic<int> control_{kRun};
+    RunResult result_;                         // the finished run's, streamed just before finished
 };
 
 } // namespace swarm::ui

@@ -3,6 +3,8 @@
 // time) or engine::BatchDecoder (several in flight), the paths the Playground and the server use,
 // so that an evaluation measures exactly what they produce. The tables: eval_store.cpp.
 #include "eval/harness.h"
+
+#include "training/run_folder.h"
 #include "eval/eval_store_rows.h"
 
 #include "engine/batch_decoder.h"
@@ -46,11 +48,6 @@ std::string fileStamp(const fs::path& p) {
     return p.filename().string() + ":" + std::to_string(size) + ":" + std::to_string(mtime);
 }
 
-bool isModelFolder(const fs::path& p) {
-    std::error_code ec;
-    return fs::is_directory(p, ec) && fs::exists(p / "config.json", ec);
-}
-
 // "Bad UTF-8 never reaches the store": invalid bytes become U+FFFD.
 std::string sanitizeUtf8(std::string_view s) {
     std::string out;
@@ -76,59 +73,20 @@ std::string sanitizeUtf8(std::string_view s) {
 } // namespace
 
 ModelRef resolveModel(const std::string& input) {
+    const run_folder::ModelLocation where = run_folder::locateModel(input, run_folder::WithoutFinal::UseLatestCheckpoint);
     ModelRef m;
     m.input = input;
+    m.path = where.modelPath;
+    m.kind = run_folder::kindName(where.kind);
+    m.name = where.name;
     std::error_code ec;
-    fs::path p = fs::absolute(fs::path(input), ec).lexically_normal();
-    if (!p.empty() && p.filename().empty()) p = p.parent_path();
-    if (fs::is_regular_file(p, ec)) {
-        if (p.extension() != ".gguf") throw Error("model '" + input + "': a file must be a .gguf");
-        m.kind = "gguf";
-        m.path = p.string();
-        m.name = p.filename().string();
-        m.bytes = int64_t(fs::file_size(p, ec));
-        m.fingerprint = "gguf:" + m.path + "|" + fileStamp(p);
+    if (where.kind == run_folder::ModelLocation::Kind::Gguf) {
+        m.bytes = int64_t(fs::file_size(m.path, ec));
+        m.fingerprint = "gguf:" + m.path + "|" + fileStamp(m.path);
         return m;
     }
-    if (!fs::is_directory(p, ec)) throw Error("model '" + input + "': no such file or folder");
-    fs::path folder;
-    if (isModelFolder(p)) {
-        folder = p;
-        const std::string parent = p.parent_path().filename().string();
-        if (p.filename() == "final") {
-            m.kind = "run";
-            m.name = p.parent_path().filename().string();
-        } else if (parent == "checkpoints") {
-            m.kind = "checkpoint";
-            m.name = p.parent_path().parent_path().filename().string() + "@" + p.filename().string();
-        } else {
-            m.kind = "hf";
-            m.name = p.filename().string();
-        }
-    } else if (isModelFolder(p / "final")) {
-        folder = p / "final";
-        m.kind = "run";
-        m.name = p.filename().string();
-    } else if (fs::is_directory(p / "checkpoints", ec)) {
-        long best = -1;
-        for (const auto& e : fs::directory_iterator(p / "checkpoints", ec)) {
-            const std::string n = e.path().filename().string();
-            if (n.rfind("step-", 0) != 0 || !isModelFolder(e.path())) continue;
-            const long step = std::strtol(n.c_str() + 5, nullptr, 10);
-            if (step > best) {
-                best = step;
-                folder = e.path();
-            }
-        }
-        if (best < 0) throw Error("model '" + input + "': the run has no final/ and no checkpoint yet");
-        m.kind = "checkpoint";
-        m.name = p.filename().string() + "@step-" + std::to_string(best);
-    } else {
-        throw Error("model '" + input + "': not a model folder (no config.json), a run folder or a .gguf file");
-    }
-    m.path = folder.string();
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(folder, ec))
+    for (const auto& e : fs::directory_iterator(m.path, ec))
         if (e.is_regular_file()) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     m.fingerprint = "hf:" + m.path;
@@ -138,8 +96,6 @@ ModelRef resolveModel(const std::string& input) {
     }
     return m;
 }
-
-
 
 // ---------------------------------------------------------------------------------------------
 // One evaluate() call

@@ -1,4 +1,6 @@
 #include "export/export.h"
+
+#include "training/run_folder.h"
 #include "export/export_steps.h"
 
 #include "engine/engine.h"
@@ -41,14 +43,6 @@ bool isDir(const fs::path& p) {
 bool isFile(const fs::path& p) {
     std::error_code ec;
     return fs::is_regular_file(p, ec);
-}
-
-json readJsonFile(const fs::path& p) {
-    try {
-        return json::parse(readTextFile(p.string()));
-    } catch (const json::exception& e) {
-        throw Error(p.string() + ": not valid JSON: " + e.what());
-    }
 }
 
 gguf::TensorType tensorType(ExportDType t) {
@@ -443,43 +437,15 @@ const char* exportDTypeName(ExportDType t) {
 
 ModelSource resolveSource(const std::string& pathIn) {
     if (pathIn.empty()) throw Error("no model given to export");
-    fs::path path = fs::path(pathIn);
-    if (!fs::exists(path)) throw Error(pathIn + ": no such model folder, run folder or checkpoint");
-    if (!isDir(path))
+    const run_folder::ModelLocation where = run_folder::locateModel(pathIn, run_folder::WithoutFinal::Refuse);
+    if (where.kind == run_folder::ModelLocation::Kind::Gguf)
         throw Error(pathIn + ": export reads a Hugging Face model folder, a run folder or a checkpoint folder, not a file");
-    path = fs::absolute(path).lexically_normal();
-    if (path.has_filename() == false) path = path.parent_path();
     ModelSource s;
-    if (isFile(path / "run.json")) {
-        s.runDir = path.string();
-        s.run = readJsonFile(path / "run.json");
-        const fs::path final = path / "final";
-        if (!isFile(final / "config.json")) {
-            std::string hint;
-            std::error_code ec;
-            std::vector<std::string> cks;
-            for (const auto& e : fs::directory_iterator(path / "checkpoints", ec))
-                if (e.is_directory(ec) && e.path().filename().string().rfind("step-", 0) == 0) cks.push_back(e.path().string());
-            std::sort(cks.begin(), cks.end());
-            if (!cks.empty()) hint = "; export a checkpoint instead, e.g. " + cks.back();
-            throw Error(pathIn + ": the run has no final model yet (status '" + s.run.value("status", "?") + "')" + hint);
-        }
-        s.modelDir = final.string();
-        s.name = path.filename().string();
-        return s;
-    }
-    if (!isFile(path / "config.json"))
-        throw Error(pathIn + ": not a model folder (no config.json) and not a run folder (no run.json)");
-    s.modelDir = path.string();
-    s.name = path.filename().string();
-    // RUN_DIR/final or RUN_DIR/checkpoints/step-N: the run's manifest describes it.
-    fs::path runDir;
-    if (path.filename() == "final") runDir = path.parent_path();
-    else if (path.parent_path().filename() == "checkpoints") runDir = path.parent_path().parent_path();
-    if (!runDir.empty() && isFile(runDir / "run.json")) {
-        s.runDir = runDir.string();
-        s.run = readJsonFile(runDir / "run.json");
-        s.name = runDir.filename().string() + (path.filename() == "final" ? "" : "-" + path.filename().string());
+    s.modelDir = where.modelPath;
+    s.name = where.name;
+    if (!where.runDir.empty()) {
+        s.runDir = where.runDir;
+        s.run = run_folder::readManifest(where.runDir);
     }
     return s;
 }

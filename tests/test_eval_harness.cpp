@@ -6,6 +6,7 @@
 
 #include "eval/compare.h"
 #include "eval/harness.h"
+#include "test_util.h"
 
 #include "engine/engine.h"
 
@@ -403,6 +404,12 @@ private slots:
         fs::create_directories(run / "checkpoints");
         fs::copy(modelA_, run / "checkpoints" / "step-5", fs::copy_options::recursive);
         fs::copy(modelA_, run / "checkpoints" / "step-10", fs::copy_options::recursive);
+        // What the trainer writes (training/run_folder.h): the manifest, and a state file last in
+        // each complete checkpoint.
+        test::writeFile((run / "run.json").string(), R"({"format": "swarm-run", "version": 1, "status": "running"})");
+        for (const char* step : {"step-5", "step-10"}) test::writeFile((run / "checkpoints" / step / "trainer_state.json").string(), "{}");
+        fs::create_directories(run / "checkpoints" / "step-20");      // unfinished: no state file
+        fs::copy(modelA_ + "/config.json", run / "checkpoints" / "step-20" / "config.json");
         eval::ModelRef m = eval::resolveModel(run.string());
         QCOMPARE(m.kind, std::string("checkpoint"));
         QCOMPARE(m.name, std::string("run1@step-10"));

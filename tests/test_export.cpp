@@ -429,7 +429,7 @@ private slots:
         fs::copy(run + "/final", run + "/checkpoints/step-00000005", fs::copy_options::recursive);
         const std::string ck = path("exports/ck.gguf");
         exportTo(ck, exporter::Format::Gguf, exporter::ExportDType::F16, run + "/checkpoints/step-00000005");
-        QCOMPARE(parseGguf(ck).at("general.name").s, std::string("sql-run-step-00000005"));
+        QCOMPARE(parseGguf(ck).at("general.name").s, std::string("sql-run@step-5"));
 
         // A project without an evaluation table is fine; a run without final/ is refused.
         sqlite3_open(project.c_str(), &db);
@@ -439,12 +439,13 @@ private slots:
         QVERIFY(contains(readAll(path("exports/sql-hf2/README.md")), "no evaluation results"));
         const std::string run2 = path("runs/unfinished");
         fs::create_directories(run2 + "/checkpoints/step-00000010");
-        writeFileAtomically(run2 + "/run.json", json{{"status", "running"}}.dump());
+        writeFileAtomically(run2 + "/run.json", json{{"format", "swarm-run"}, {"status", "running"}}.dump());
+        writeFileAtomically(run2 + "/checkpoints/step-00000010/trainer_state.json", "{}");
         try {
             exportTo(path("exports/x.gguf"), exporter::Format::Gguf, exporter::ExportDType::F32, run2);
             QFAIL("a run without a final model was exported");
         } catch (const Error& e) {
-            QVERIFY2(contains(e.what(), "no final model") && contains(e.what(), "step-00000010"), e.what());
+            QVERIFY2(contains(e.what(), "no final model") && contains(e.what(), "'running'") && contains(e.what(), "step-00000010"), e.what());
         }
     }
 

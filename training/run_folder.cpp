@@ -107,7 +107,7 @@ ModelLocation locateModel(const std::string& input, WithoutFinal withoutFinal) {
         m.name = folderName(p);
         return m;
     }
-    if (!isDir(p)) throw Error("model '" + input + "': no such file or folder");
+    if (!isDir(p)) throw Error("model '" + input + "': no such model folder, run folder or file");
     if (isRunFolder(p.string())) {
         m.runDir = p.string();
         if (isModelFolder(finalModelDir(m.runDir))) {

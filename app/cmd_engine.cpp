@@ -7,6 +7,7 @@
 #include "engine/perf.h"
 
 #include "core/error.h"
+#include "datasets/prompt_template.h"
 
 #include <cmath>
 #include <cstdio>
@@ -55,7 +56,7 @@ int runGenerateCpu(const Args& args) {
     for (const std::string& w : model.warnings()) std::cerr << "warning: " << w << "\n";
     const Gpt2Tokenizer& tok = model.tokenizer();
     const std::string prompt = args.required("prompt");
-    const std::string text = args.flag("raw") ? prompt : "User: " + prompt + "\nAssistant:";
+    const std::string text = args.flag("raw") ? prompt : ChatFormat().promptText(prompt);
     const std::vector<int32_t> ids = tok.encode(text);
     if (ids.empty()) throw Error("generate: the prompt is empty");
 

@@ -6,6 +6,7 @@
 #include "model/model_io.h"
 #include "model/runtime.h"
 #include "core/tokenizer.h"
+#include "datasets/prompt_template.h"
 
 #include <chrono>
 #include <iostream>
@@ -112,7 +113,7 @@ int runGenerate(const Argv& argv) {
     for (const std::string& w : loaded.warnings) std::cerr << "warning: " << w << "\n";
     Gpt2Tokenizer tok = loadTokenizerFor(loaded.files);
     const std::string prompt = args.required("prompt");
-    const std::string text = args.flag("raw") ? prompt : "User: " + prompt + "\nAssistant:";
+    const std::string text = args.flag("raw") ? prompt : ChatFormat().promptText(prompt);
     std::vector<int32_t> ids = tok.encode(text);
     if (ids.empty()) throw Error("generate: the prompt is empty");
     if ((long long)ids.size() >= loaded.config.block_size)

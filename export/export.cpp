@@ -13,6 +13,7 @@
 #include "core/hf_folder.h"
 #include "core/safetensors.h"
 #include "core/tokenizer.h"
+#include "datasets/prompt_template.h"
 
 #include <algorithm>
 #include <chrono>
@@ -111,7 +112,9 @@ void addGeneralMetadata(gguf::Writer& w, const OpenSource& s, const ExportOption
     const std::string dataset = datasetNameOf(s.src);
     std::string description = "Eve-2 MoE specialist exported by Swarm Workbench";
     if (!dataset.empty()) description += ", fine-tuned on the dataset '" + dataset + "'";
-    description += ". Prompt format: \"User: {prompt}\\nAssistant:\". Needs ";
+    std::string promptFormat;             // one line: the newline shown as \n
+    for (char ch : ChatFormat().promptText("{prompt}")) promptFormat += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+    description += ". Prompt format: \"" + promptFormat + "\". Needs ";
     description += kLlamaCppRequirement;
     w.set("general.description", gguf::Value::string(description));
     w.set("general.tags", gguf::Value::stringArray({"swarm-workbench", "eve-2-moe", "text-generation"}));

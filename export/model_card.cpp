@@ -4,6 +4,7 @@
 #include "export/export_steps.h"
 
 #include "core/format.h"
+#include "datasets/prompt_template.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -267,7 +268,7 @@ std::string cardRecheck(const RecheckResult& rc) {
 
 std::string cardUsage(const std::string& dataset) {
     std::string s = "## Prompt format\n\n";
-    s += "```\nUser: {prompt}\nAssistant:\n```\n\n";
+    s += "```\n" + ChatFormat().promptText("{prompt}") + "\n```\n\n";
     s += "The model answers after `Assistant:` and ends its answer with `<|endoftext|>` (id 50256). "
          "Greedy decoding is recommended for structured outputs.\n\n";
     s += "## Intended use\n\n";

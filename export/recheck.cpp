@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 
 #include "core/error.h"
+#include "datasets/prompt_template.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,13 +17,16 @@ namespace {
 
 // The fixed prompt set of the re-check (chat format, ~100 tokens in all).
 const std::vector<std::string>& recheckPrompts() {
-    static const std::vector<std::string> prompts = {
-        "User: Which customers placed more than three orders in 2023?\nAssistant:",
-        "User: Summarize: the meeting moved to Friday because the room was double-booked.\nAssistant:",
-        "User: Extract the name and email from: contact Jane Doe at jane.doe@example.com\nAssistant:",
-        "User: Write a commit message for: fix off-by-one in the CSV parser (42 rows lost)\nAssistant:",
-        "User: I want a refund for order #4521, it arrived broken!\nAssistant:",
-    };
+    static const std::vector<std::string> prompts = [] {
+        std::vector<std::string> out;
+        for (const char* request : {"Which customers placed more than three orders in 2023?",
+                                    "Summarize: the meeting moved to Friday because the room was double-booked.",
+                                    "Extract the name and email from: contact Jane Doe at jane.doe@example.com",
+                                    "Write a commit message for: fix off-by-one in the CSV parser (42 rows lost)",
+                                    "I want a refund for order #4521, it arrived broken!"})
+            out.push_back(ChatFormat().promptText(request));
+        return out;
+    }();
     return prompts;
 }
 

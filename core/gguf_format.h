@@ -39,11 +39,13 @@ uint64_t scalarBytes(ValueType t);
 // ---------------------------------------------------------------------------------------------
 // ggml tensor types. The ids are ggml's; the ones listed are those this code reads and writes.
 
-enum class TensorType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, BF16 = 30 };
+enum class TensorType : uint32_t {
+    F32 = 0, F16 = 1, Q4_0 = 2, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30,
+};
 
 struct TensorTypeInfo {
     TensorType type;
-    const char* name;                 // "F32", "F16", "Q4_0", "Q8_0", "BF16"
+    const char* name;                 // "F32", "F16", "Q4_0", "Q5_0", "Q5_1", "Q8_0", "Q4_K", ...
     uint32_t blockElements;           // values per block (1 for the float types)
     uint32_t blockBytes;              // bytes per block
 };
@@ -55,8 +57,11 @@ const char* tensorTypeName(TensorType t);
 uint64_t rowBytes(TensorType t, uint64_t rowLength);
 // Bytes of `nelements` values stored in rows of `rowLength` (throws as rowBytes).
 uint64_t tensorBytes(TensorType t, uint64_t rowLength, uint64_t nelements);
-// The llama.cpp file type (general.file_type) of a file whose bulk is `t`.
-uint32_t fileTypeOf(TensorType t);                // F32 0, F16 1, Q4_0 2, Q8_0 7, BF16 32
+bool isQuantized(TensorType t);                   // a block type (not F32/F16/BF16)
+// The llama.cpp file type (general.file_type, llama_ftype) of a file whose bulk is `t`:
+// F32 0, F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q5_1 9, BF16 32, and for the k-quants the "_M" mixes that
+// llama-quantize writes (Q4_K: 15 = Q4_K_M, Q5_K: 17 = Q5_K_M, Q6_K: 18).
+uint32_t fileTypeOf(TensorType t);
 
 // ---------------------------------------------------------------------------------------------
 // Quantised blocks, exactly as they lie in the file (a file's blocks are used in place from its
@@ -78,6 +83,79 @@ struct BlockQ4_0 {
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block: f16 scale + 16 bytes of nibbles");
 static_assert(offsetof(BlockQ4_0, qs) == 2, "Q4_0 block: the nibbles follow the scale");
 
+// 5-bit blocks of 32 (ggml block_q5_0 / block_q5_1). The fifth bit of element j is bit j of qh
+// (little-endian u32); low nibbles of qs hold elements 0..15, high nibbles 16..31.
+struct BlockQ5_0 {
+    uint16_t d;                       // value = d * (q - 16), q = nibble | (bit << 4)
+    uint8_t qh[4];
+    uint8_t qs[kBlockElements / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block: f16 scale + 4 bytes of high bits + 16 bytes of nibbles");
+
+struct BlockQ5_1 {
+    uint16_t d;                       // value = d * q + m
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[kBlockElements / 2];
+};
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block: f16 scale, f16 min, high bits, nibbles");
+
+// k-quants: super-blocks of 256 values (ggml QK_K), so only rows that are a multiple of 256 can
+// be stored in them (Eve's expert width 1408 cannot: llama.cpp falls back, see kquantFallback).
+constexpr int kSuperBlockElements = 256;     // QK_K
+constexpr int kKScaleBytes = 12;             // K_SCALE_SIZE
+
+// Q4_K: 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min packed into `scales`
+// (sub-block j < 4: scale = scales[j] & 63, min = scales[j + 4] & 63; j >= 4: scale =
+// (scales[j + 4] & 15) | (scales[j - 4] >> 6) << 4, min = (scales[j + 4] >> 4) | (scales[j] >> 6) << 4).
+// value = d * scale * q - dmin * min. qs: 4 chunks of 32 bytes; chunk c holds sub-block 2c in its
+// low nibbles and 2c + 1 in its high nibbles.
+struct BlockQ4_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qs[kSuperBlockElements / 2];
+};
+static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block: 2 halves + 12 scale bytes + 128 bytes of nibbles");
+
+// Q5_K: Q4_K plus a fifth bit: element l of sub-block j has its high bit in bit j of qh[l].
+struct BlockQ5_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qh[kSuperBlockElements / 8];
+    uint8_t qs[kSuperBlockElements / 2];
+};
+static_assert(sizeof(BlockQ5_K) == 176, "Q5_K block: Q4_K + 32 bytes of high bits");
+
+// Q6_K: 16 sub-blocks of 16 with int8 scales; value = d * scale * (q - 32), q = 6 bits. Each
+// half of 128 values uses 64 bytes of ql and 32 of qh: for l < 32, element l is the low nibble of
+// ql[l] with bits 0-1 of qh[l], l + 32 the low nibble of ql[l + 32] with bits 2-3, l + 64 the high
+// nibble of ql[l] with bits 4-5, l + 96 the high nibble of ql[l + 32] with bits 6-7.
+struct BlockQ6_K {
+    uint8_t ql[kSuperBlockElements / 2];
+    uint8_t qh[kSuperBlockElements / 4];
+    int8_t scales[kSuperBlockElements / 16];
+    uint16_t d;
+};
+static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block: 128 bytes ql, 64 bytes qh, 16 int8 scales, f16 d");
+static_assert(offsetof(BlockQ6_K, d) == 208, "Q6_K block: the scale comes last");
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block.
+inline void kScaleMin(const uint8_t* scales, int j, uint8_t& scale, uint8_t& min) {
+    if (j < 4) {
+        scale = scales[j] & 63;
+        min = scales[j + 4] & 63;
+    } else {
+        scale = uint8_t((scales[j + 4] & 15) | ((scales[j - 4] >> 6) << 4));
+        min = uint8_t((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+    }
+}
+
+// llama.cpp's type for a tensor whose rows do not fit `t`'s blocks (llama-quantize's
+// convert_incompatible_tensor): Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; `t` itself otherwise.
+TensorType kquantFallback(TensorType t, uint64_t rowLength);
+
 // Reference codecs of one row (n % 32 == 0), as llama.cpp's reference quantisers:
 // Q8_0: d = max|x| / 127 stored as f16, q = round(x * (1/d)) with ties away from zero, clamped
 //   to [-127, 127] (so that a NaN or infinite input gives defined bytes).
@@ -88,6 +166,27 @@ void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n);
 void dequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n);
 void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n);
 void dequantizeRowQ4_0(const BlockQ4_0* x, float* y, int64_t n);
+// Q5_0: m = the value of largest magnitude, d = m / -16, q = min(31, trunc(x/d + 16.5)).
+// Q5_1: d = (max - min) / 31, m = min, q = trunc((x - min)/d + 0.5).
+void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n);
+void dequantizeRowQ5_0(const BlockQ5_0* x, float* y, int64_t n);
+void quantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n);
+void dequantizeRowQ5_1(const BlockQ5_1* x, float* y, int64_t n);
+// k-quants (n % 256 == 0), llama.cpp's reference quantisers without an importance matrix (what
+// llama-quantize runs when no imatrix is given): Q4_K / Q5_K fit a scale and a min per sub-block
+// of 32 by a weighted search (weights |x| + rms of the sub-block), then quantise the scales and
+// mins to 6 bits; Q6_K fits a scale per 16 (weights x^2) and quantises the scales to int8.
+void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n);
+void dequantizeRowQ4_K(const BlockQ4_K* x, float* y, int64_t n);
+void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n);
+void dequantizeRowQ5_K(const BlockQ5_K* x, float* y, int64_t n);
+void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
+void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n);
+
+// Any type: n values (a whole number of blocks) from `src` bytes to floats, and back. F16/BF16
+// round to nearest even. `src` / `dst` need no alignment.
+void decodeRow(TensorType t, const uint8_t* src, float* dst, int64_t n);
+void encodeRow(TensorType t, const float* src, uint8_t* dst, int64_t n);
 
 // ---------------------------------------------------------------------------------------------
 // Metadata keys that both the writer and the reader spell.

@@ -32,17 +32,26 @@
 
 namespace swarm::engine {
 
-// "f32", "bf16", "f16", "q8_0" (also "float32", "bfloat16", "float16", "q8"); false otherwise.
+// "f32", "bf16", "f16", "q8_0", "q4_0", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k" (any case; also
+// "float32", "bfloat16", "float16", "q8", "q4"); false otherwise.
 bool parseWType(const std::string& s, WType& out);
 
 struct LoadOptions {
-    // Type of the weight matrices in memory. Unset: the stored type (a GGUF Q4_0 tensor becomes
-    // Q8_0, exactly). Norms and the router are always float32.
+    // Type of the weight matrices in memory. Unset: the stored type, used in place from the file
+    // (every GGUF type the reader accepts has kernels). A k-quant asked for rows that are not a
+    // multiple of 256 (Eve's expert down projections, 1408) gives llama.cpp's fallback for those
+    // matrices (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0; see Model::warnings()). A Q4_0 file
+    // loaded as q8_0 is widened exactly. Norms and the router are always float32.
     std::optional<WType> dtype;
+    // Type of the LM head (the largest single read of a decoded token: vocab x n_embd). Unset: the
+    // stored head's type (for a tied head the embedding itself, as dtype makes it). Set, a tied
+    // head becomes a converted copy while the embedding stays as it is.
+    std::optional<WType> headType;
     int threads = 0;                  // 0: every core this process may use
     Isa isa = Isa::Auto;              // Auto: the best this CPU runs (or SWARM_ENGINE_ISA)
-    // Q8_0 weights: quantise activations to 8 bits per block of 32 and use integer dot products
-    // (llama.cpp's scheme, ~2x faster to compute); false keeps activations in float32.
+    // Quantised weights: quantise activations to 8 bits per block of 32 and use integer dot
+    // products (llama.cpp's scheme, ~2x faster to compute); false keeps activations in float32
+    // (the weights are dequantised on the fly: slower, only the weights' rounding).
     bool quantizeActivations = true;
 };
 
@@ -68,6 +77,7 @@ public:
     const ModelConfig& config() const;
     const Gpt2Tokenizer& tokenizer() const;
     WType weightType() const;         // type of the expert matrices (the bulk of the weights)
+    WType headType() const;           // type of the LM head
     Isa isa() const;
     int threads() const;
     bool quantizedActivations() const;

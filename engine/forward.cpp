@@ -66,7 +66,7 @@ void runJobs(const Model::Impl& m, Scratch& s, int nJobs) {
         const MatJob& job = s.jobs[j];
         const int64_t r0 = int64_t(task - s.jobTaskStart[j]) * chunk;
         const int64_t r1 = std::min(job.w->rows, r0 + chunk);
-        if (job.w->type == WType::Q8_0 && q8) kr.gemmQ8Q8(*job.w, r0, r1, job.xq, job.n, job.y, job.ldy);
+        if (q8 && isQuantized(job.w->type)) kr.gemmQ[int(job.w->type)](*job.w, r0, r1, job.xq, job.n, job.y, job.ldy);
         else kr.gemm[int(job.w->type)](*job.w, r0, r1, job.x, job.n, job.y, job.ldy);
     });
 }

@@ -218,7 +218,7 @@ GgufTensor GgufFile::readTensorInfo(Cursor& c, uint64_t index) {
     const gguf::TensorTypeInfo* ti = gguf::findTensorType(type);
     if (!ti)
         fail(at, "tensor '" + info.name + "' has ggml type " + std::to_string(type) +
-                     ", which the engine does not read (F32, F16, BF16, Q8_0, Q4_0)");
+                     ", which the engine does not read (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
     info.type = ti->type;
     if (info.dims[0] % ti->blockElements != 0)
         fail(at, "tensor '" + info.name + "' is " + ti->name + " but its rows (" + std::to_string(info.dims[0]) +

@@ -29,7 +29,7 @@ struct Mat {
 };
 
 // Activation rows: row j is at base + stride * (idx ? idx[j] : j). F32 rows for float kernels,
-// BlockQ8A rows for the Q8_0 x Q8 kernel. The index lets the MoE feed an expert the rows of the
+// BlockQ8A rows for the quantised-weight x Q8 kernels. The index lets the MoE feed an expert the rows of the
 // tokens routed to it without gathering them.
 struct Act {
     const uint8_t* base = nullptr;
@@ -42,11 +42,13 @@ using GemmFn = void (*)(const Mat& w, int64_t r0, int64_t r1, const Act& x, int 
 
 struct Kernels {
     Isa isa = Isa::Scalar;
-    // Float activations, by weight type (WType order). gemm[Q8_0] dequantises the weights and keeps
-    // the activations in float: the exact path.
+    // Float activations, by weight type (WType order). For the quantised types the weights are
+    // dequantised in registers (Q8_0) or a row chunk at a time and the activations stay float:
+    // the exact path.
     GemmFn gemm[kWTypeCount] = {};
-    // Q8_0 weights x Q8 activations (x rows are BlockQ8A): integer block dots, as llama.cpp does.
-    GemmFn gemmQ8Q8 = nullptr;
+    // Quantised weights x Q8 activations (x rows are BlockQ8A): integer dots per block of 32, as
+    // llama.cpp does; nullptr for the float types.
+    GemmFn gemmQ[kWTypeCount] = {};
     void (*quantizeQ8A)(const float* x, BlockQ8A* y, int64_t n) = nullptr;   // n % 32 == 0
     float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
     void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;      // y += a * x

@@ -3,6 +3,7 @@
 // Q8_0 x Q8 uses SDOT when the compiler targets it (__ARM_FEATURE_DOTPROD, e.g. -mcpu=native on
 // a Raspberry Pi 5), else widening multiplies (vmull_s8 + vpadalq_s16).
 #include "engine/kernels.h"
+#include "engine/unpack.h"
 
 #if defined(__aarch64__)
 
@@ -10,6 +11,7 @@
 
 #include <arm_neon.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace swarm::engine {
@@ -136,6 +138,16 @@ inline int32x4_t blockDot(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16_t x1
 #endif
 }
 
+// acc + the int32x4 partial sums of a 16-byte product (lane k: bytes 4k..4k+3).
+inline int32x4_t halfDot(int32x4_t acc, int8x16_t w, int8x16_t x) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, w, x);
+#else
+    int32x4_t s = vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    return vpadalq_s16(s, vmull_high_s8(w, x));
+#endif
+}
+
 template <int RB, int TB>
 void tileQ8Neon(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
     const BlockQ8_0* wr[RB];
@@ -202,6 +214,71 @@ void quantizeQ8ANeon(const float* x, BlockQ8A* y, int64_t n) {
             const int8x8_t q = vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(c)));
             vst1_s8(y[b].qs + 4 * i, q);
         }
+        setHalfSums(y[b]);
+    }
+}
+
+// Unpacked weights (unpack.h) x Q8 activations: per group and (row, token) two int32x4 dots, one
+// per half of 16 (the levels are <= 63, so they are valid signed bytes), each scaled by its half
+// scale times dx; the mins times the activation sums are four FMAs per chunk of 8 groups.
+template <WType T, int RB, int TB>
+void tileQuantNeon(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
+    const uint8_t* wr[RB];
+    const BlockQ8A* xr[TB];
+    for (int r = 0; r < RB; ++r) wr[r] = w.row(r0 + r);
+    for (int t = 0; t < TB; ++t) xr[t] = reinterpret_cast<const BlockQ8A*>(x.row(j0 + t));
+    float32x4_t acc[RB][TB];
+    for (int r = 0; r < RB; ++r)
+        for (int t = 0; t < TB; ++t) acc[r][t] = vdupq_n_f32(0.0f);
+    const int64_t groups = w.cols / kQK;
+    Unpacked u[RB];
+    alignas(16) float xs[TB][2 * kUnpackGroups];
+    const int32x4_t zero = vdupq_n_s32(0);
+
+    for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
+        const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        for (int r = 0; r < RB; ++r) unpackRow<T>(wr[r], g0, ng, u[r]);
+        for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
+        for (int r = 0; r < RB; ++r)
+            for (int t = 0; t < TB; ++t)
+                for (int v = 0; v < 4; ++v)
+                    acc[r][t] = vfmaq_f32(acc[r][t], vld1q_f32(&u[r].min[0][0] + 4 * v), vld1q_f32(xs[t] + 4 * v));
+        for (int g = 0; g < ng; ++g) {
+            int8x16_t x0[TB], x1[TB];
+            float dx[TB];
+            for (int t = 0; t < TB; ++t) {
+                x0[t] = vld1q_s8(xr[t][g0 + g].qs);
+                x1[t] = vld1q_s8(xr[t][g0 + g].qs + 16);
+                dx[t] = xr[t][g0 + g].d;
+            }
+            for (int r = 0; r < RB; ++r) {
+                const int8x16_t q0 = vreinterpretq_s8_u8(vld1q_u8(u[r].q[g]));
+                const int8x16_t q1 = vreinterpretq_s8_u8(vld1q_u8(u[r].q[g] + 16));
+                for (int t = 0; t < TB; ++t) {
+                    const int32x4_t p0 = halfDot(zero, q0, x0[t]);
+                    const int32x4_t p1 = halfDot(zero, q1, x1[t]);
+                    acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(p0), u[r].scale[g][0] * dx[t]);
+                    acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(p1), u[r].scale[g][1] * dx[t]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < RB; ++r)
+        for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = vaddvq_f32(acc[r][t]);
+}
+
+template <WType T>
+void gemmQuantNeon(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        int j = 0;
+        for (; j + 2 <= n; j += 2) tileQuantNeon<T, 4, 2>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantNeon<T, 4, 1>(w, r, x, j, y, ldy);
+    }
+    for (; r < r1; ++r) {
+        int j = 0;
+        for (; j + 2 <= n; j += 2) tileQuantNeon<T, 1, 2>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantNeon<T, 1, 1>(w, r, x, j, y, ldy);
     }
 }
 
@@ -223,6 +300,22 @@ void axpyNeon(float a, const float* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// The other block types with float activations (the exact path): each 256-column chunk of a row
+// is unpacked to float once and dotted with every activation row.
+template <WType T>
+void gemmFloatQuantNeon(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    constexpr int64_t kChunk = int64_t(kUnpackGroups) * kQK;
+    alignas(16) float chunk[kChunk];
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int j = 0; j < n; ++j) y[j * ldy + r] = 0.0f;
+        for (int64_t c0 = 0; c0 < w.cols; c0 += kChunk) {
+            const int64_t len = std::min(kChunk, w.cols - c0);
+            unpackToFloat<T>(w.row(r), c0, len, chunk);
+            for (int j = 0; j < n; ++j) y[j * ldy + r] += dotNeon(chunk, reinterpret_cast<const float*>(x.row(j)) + c0, len);
+        }
+    }
+}
+
 Kernels makeNeon() {
     Kernels k;
     k.isa = Isa::Neon;
@@ -230,7 +323,12 @@ Kernels makeNeon() {
     k.gemm[int(WType::BF16)] = gemmFloatNeon<NeonBF16>;
     k.gemm[int(WType::F16)] = gemmFloatNeon<NeonF16>;
     k.gemm[int(WType::Q8_0)] = gemmFloatNeon<NeonQ8>;
-    k.gemmQ8Q8 = gemmQ8Q8Neon;
+    k.gemmQ[int(WType::Q8_0)] = gemmQ8Q8Neon;
+#define SW_QUANT_TYPE(T)                                                   \
+    k.gemm[int(WType::T)] = gemmFloatQuantNeon<WType::T>;                  \
+    k.gemmQ[int(WType::T)] = gemmQuantNeon<WType::T>;
+    SW_QUANT_TYPE(Q4_0) SW_QUANT_TYPE(Q5_0) SW_QUANT_TYPE(Q5_1) SW_QUANT_TYPE(Q4_K) SW_QUANT_TYPE(Q5_K) SW_QUANT_TYPE(Q6_K)
+#undef SW_QUANT_TYPE
     k.quantizeQ8A = quantizeQ8ANeon;
     k.dot = dotNeon;
     k.axpy = axpyNeon;

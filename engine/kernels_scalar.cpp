@@ -1,9 +1,11 @@
 // Scalar kernels (the portable fallback the tests also run) and the kernel table selection.
 #include "engine/kernels.h"
+#include "engine/unpack.h"
 
 #include "core/error.h"
 #include "core/half.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -74,6 +76,13 @@ void loadChunk(WType type, const uint8_t* row, int64_t c0, int64_t len, float* o
         }
         return;
     }
+    // The other block types: c0 is a multiple of kChunk (256) and len a multiple of 32.
+    case WType::Q4_0: unpackToFloat<WType::Q4_0>(row, c0, len, out); return;
+    case WType::Q5_0: unpackToFloat<WType::Q5_0>(row, c0, len, out); return;
+    case WType::Q5_1: unpackToFloat<WType::Q5_1>(row, c0, len, out); return;
+    case WType::Q4_K: unpackToFloat<WType::Q4_K>(row, c0, len, out); return;
+    case WType::Q5_K: unpackToFloat<WType::Q5_K>(row, c0, len, out); return;
+    case WType::Q6_K: unpackToFloat<WType::Q6_K>(row, c0, len, out); return;
     }
 }
 
@@ -112,11 +121,44 @@ void gemmQ8Q8Scalar(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, f
     }
 }
 
+// Unpacked weights (unpack.h) x Q8 activations: per group of 32, an exact int32 dot per half of
+// 16, scaled by the half's weight scale and the activation scale, plus the mins times the
+// activation sums.
+template <WType T>
+void gemmQuantScalar(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    const int64_t groups = w.cols / kQK;
+    Unpacked u;
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int j = 0; j < n; ++j) y[j * ldy + r] = 0.0f;
+        for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
+            const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+            unpackRow<T>(w.row(r), g0, ng, u);
+            for (int j = 0; j < n; ++j) {
+                const BlockQ8A* xb = reinterpret_cast<const BlockQ8A*>(x.row(j)) + g0;
+                float sum = 0.0f;
+                for (int g = 0; g < ng; ++g) {
+                    int32_t dots[2] = {0, 0};
+                    for (int i = 0; i < kQK; ++i) dots[i / 16] += int32_t(u.q[g][i]) * int32_t(xb[g].qs[i]);
+                    sum += xb[g].d * (u.scale[g][0] * float(dots[0]) + u.scale[g][1] * float(dots[1]) +
+                                      u.min[g][0] * float(xb[g].sum[0]) + u.min[g][1] * float(xb[g].sum[1]));
+                }
+                y[j * ldy + r] += sum;
+            }
+        }
+    }
+}
+
 Kernels makeScalar() {
     Kernels k;
     k.isa = Isa::Scalar;
     for (int t = 0; t < kWTypeCount; ++t) k.gemm[t] = gemmFloatScalar;
-    k.gemmQ8Q8 = gemmQ8Q8Scalar;
+    k.gemmQ[int(WType::Q8_0)] = gemmQ8Q8Scalar;
+    k.gemmQ[int(WType::Q4_0)] = gemmQuantScalar<WType::Q4_0>;
+    k.gemmQ[int(WType::Q5_0)] = gemmQuantScalar<WType::Q5_0>;
+    k.gemmQ[int(WType::Q5_1)] = gemmQuantScalar<WType::Q5_1>;
+    k.gemmQ[int(WType::Q4_K)] = gemmQuantScalar<WType::Q4_K>;
+    k.gemmQ[int(WType::Q5_K)] = gemmQuantScalar<WType::Q5_K>;
+    k.gemmQ[int(WType::Q6_K)] = gemmQuantScalar<WType::Q6_K>;
     k.quantizeQ8A = quantizeRowQ8A;
     k.dot = dotF32;
     k.axpy = axpyF32;

@@ -18,11 +18,13 @@
 #endif
 
 #include "engine/kernels.h"
+#include "engine/unpack.h"
 
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #define SW_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -249,6 +251,84 @@ SW_AVX2 void quantizeQ8AAvx2(const float* x, BlockQ8A* y, int64_t n) {
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), p);
+        setHalfSums(y[b]);
+    }
+}
+
+// Unpacked weights (unpack.h) x Q8 activations. Per chunk of 8 groups each of the RB rows is
+// unpacked once into L1 and feeds TB tokens; per group and (row, token) one maddubs + madd gives
+// the 8 int32 lanes (lanes 0-3 sum elements 0..15, lanes 4-7 elements 16..31), scaled by the
+// half scales times dx; the mins times the activation sums are two more FMAs per chunk.
+template <WType T, int RB, int TB>
+SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
+    const uint8_t* wr[RB];
+    const BlockQ8A* xr[TB];
+    for (int r = 0; r < RB; ++r) wr[r] = w.row(r0 + r);
+    for (int t = 0; t < TB; ++t) xr[t] = reinterpret_cast<const BlockQ8A*>(x.row(j0 + t));
+    __m256 acc[RB][TB];
+    for (int r = 0; r < RB; ++r)
+        for (int t = 0; t < TB; ++t) acc[r][t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t groups = w.cols / kQK;
+    const size_t chunkBytes = rowBytes(T, int64_t(kUnpackGroups) * kQK);
+    Unpacked u[RB];
+    alignas(32) float xs[TB][2 * kUnpackGroups];
+
+    for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
+        const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        for (int r = 0; r < RB; ++r) {
+            const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
+            for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
+            unpackRow<T>(wr[r], g0, ng, u[r]);
+        }
+        for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
+        for (int r = 0; r < RB; ++r)
+            for (int t = 0; t < TB; ++t) {
+                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[0][0]), _mm256_load_ps(xs[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[4][0]), _mm256_load_ps(xs[t] + 8), acc[r][t]);
+            }
+        for (int g = 0; g < ng; ++g) {
+            __m256i xq[TB];
+            float dx[TB];
+            for (int t = 0; t < TB; ++t) {
+                xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
+                dx[t] = xr[t][g0 + g].d;
+            }
+            for (int r = 0; r < RB; ++r) {
+                const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(u[r].q[g]));
+                for (int t = 0; t < TB; ++t) {
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq[t]), ones);
+                    __m256 sv;
+                    if constexpr (T == WType::Q6_K)
+                        sv = _mm256_set_m128(_mm_set1_ps(u[r].scale[g][1] * dx[t]), _mm_set1_ps(u[r].scale[g][0] * dx[t]));
+                    else
+                        sv = _mm256_set1_ps(u[r].scale[g][0] * dx[t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sv, acc[r][t]);
+                }
+            }
+        }
+    }
+    if constexpr (RB == 4) {
+        for (int t = 0; t < TB; ++t)
+            _mm_storeu_ps(y + (j0 + t) * ldy + r0, hsum4x256(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+    } else {
+        for (int r = 0; r < RB; ++r)
+            for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = hsum256(acc[r][t]);
+    }
+}
+
+template <WType T>
+SW_AVX2 void gemmQuantAvx2(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        int j = 0;
+        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 4, 2>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx2<T, 4, 1>(w, r, x, j, y, ldy);
+    }
+    for (; r < r1; ++r) {
+        int j = 0;
+        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 1, 2>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx2<T, 1, 1>(w, r, x, j, y, ldy);
     }
 }
 
@@ -271,6 +351,23 @@ SW_AVX2 void axpyAvx2(float a, const float* x, float* y, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// The other block types with float activations (the exact path): each 256-column chunk of a row
+// is unpacked to float once and dotted with every activation row.
+template <WType T>
+SW_AVX2 void gemmFloatQuantAvx2(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    constexpr int64_t kChunk = int64_t(kUnpackGroups) * kQK;
+    alignas(32) float chunk[kChunk];
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int j = 0; j < n; ++j) y[j * ldy + r] = 0.0f;
+        for (int64_t c0 = 0; c0 < w.cols; c0 += kChunk) {
+            const int64_t len = std::min(kChunk, w.cols - c0);
+            unpackToFloat<T>(w.row(r), c0, len, chunk);
+            for (int j = 0; j < n; ++j)
+                y[j * ldy + r] += dotAvx2(chunk, reinterpret_cast<const float*>(x.row(j)) + c0, len);
+        }
+    }
 }
 
 // =============================================================================================
@@ -450,6 +547,80 @@ SW_AVX512 void quantizeQ8AAvx512(const float* x, BlockQ8A* y, int64_t n) {
         const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), q0);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), q1);
+        setHalfSums(y[b]);
+    }
+}
+
+// As tileQuantAvx2, with one VNNI dpbusd (unsigned levels x signed activations) per group.
+template <WType T, int RB, int TB>
+SW_AVX512 void tileQuantAvx512(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
+    const uint8_t* wr[RB];
+    const BlockQ8A* xr[TB];
+    for (int r = 0; r < RB; ++r) wr[r] = w.row(r0 + r);
+    for (int t = 0; t < TB; ++t) xr[t] = reinterpret_cast<const BlockQ8A*>(x.row(j0 + t));
+    __m256 acc[RB][TB];
+    for (int r = 0; r < RB; ++r)
+        for (int t = 0; t < TB; ++t) acc[r][t] = _mm256_setzero_ps();
+    const int64_t groups = w.cols / kQK;
+    const size_t chunkBytes = rowBytes(T, int64_t(kUnpackGroups) * kQK);
+    Unpacked u[RB];
+    alignas(32) float xs[TB][2 * kUnpackGroups];
+
+    for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
+        const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        for (int r = 0; r < RB; ++r) {
+            const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
+            for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
+            unpackRow<T>(wr[r], g0, ng, u[r]);
+        }
+        for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
+        for (int r = 0; r < RB; ++r)
+            for (int t = 0; t < TB; ++t) {
+                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[0][0]), _mm256_load_ps(xs[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[4][0]), _mm256_load_ps(xs[t] + 8), acc[r][t]);
+            }
+        for (int g = 0; g < ng; ++g) {
+            __m256i xq[TB];
+            float dx[TB];
+            for (int t = 0; t < TB; ++t) {
+                xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
+                dx[t] = xr[t][g0 + g].d;
+            }
+            for (int r = 0; r < RB; ++r) {
+                const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(u[r].q[g]));
+                for (int t = 0; t < TB; ++t) {
+                    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xq[t]);
+                    __m256 sv;
+                    if constexpr (T == WType::Q6_K)
+                        sv = _mm256_set_m128(_mm_set1_ps(u[r].scale[g][1] * dx[t]), _mm_set1_ps(u[r].scale[g][0] * dx[t]));
+                    else
+                        sv = _mm256_set1_ps(u[r].scale[g][0] * dx[t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sv, acc[r][t]);
+                }
+            }
+        }
+    }
+    if constexpr (RB == 4) {
+        for (int t = 0; t < TB; ++t)
+            _mm_storeu_ps(y + (j0 + t) * ldy + r0, hsum4x256(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+    } else {
+        for (int r = 0; r < RB; ++r)
+            for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = hsum256(acc[r][t]);
+    }
+}
+
+template <WType T>
+SW_AVX512 void gemmQuantAvx512(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        int j = 0;
+        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 4, 4>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx512<T, 4, 1>(w, r, x, j, y, ldy);
+    }
+    for (; r < r1; ++r) {
+        int j = 0;
+        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 1, 4>(w, r, x, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx512<T, 1, 1>(w, r, x, j, y, ldy);
     }
 }
 
@@ -466,6 +637,23 @@ SW_AVX512 float dotAvx512(const float* a, const float* b, int64_t n) {
         s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+SW_AVX512 float dotAvx512(const float* a, const float* b, int64_t n);
+
+template <WType T>
+SW_AVX512 void gemmFloatQuantAvx512(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    constexpr int64_t kChunk = int64_t(kUnpackGroups) * kQK;
+    alignas(64) float chunk[kChunk];
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int j = 0; j < n; ++j) y[j * ldy + r] = 0.0f;
+        for (int64_t c0 = 0; c0 < w.cols; c0 += kChunk) {
+            const int64_t len = std::min(kChunk, w.cols - c0);
+            unpackToFloat<T>(w.row(r), c0, len, chunk);
+            for (int j = 0; j < n; ++j)
+                y[j * ldy + r] += dotAvx512(chunk, reinterpret_cast<const float*>(x.row(j)) + c0, len);
+        }
+    }
 }
 
 SW_AVX512 void axpyAvx512(float a, const float* x, float* y, int64_t n) {
@@ -486,7 +674,12 @@ Kernels makeAvx2() {
     k.gemm[int(WType::BF16)] = gemmFloatAvx2<Avx2BF16>;
     k.gemm[int(WType::F16)] = gemmFloatAvx2<Avx2F16>;
     k.gemm[int(WType::Q8_0)] = gemmFloatAvx2<Avx2Q8>;
-    k.gemmQ8Q8 = gemmQ8Q8Avx2;
+    k.gemmQ[int(WType::Q8_0)] = gemmQ8Q8Avx2;
+#define SW_QUANT_TYPE(T)                                                   \
+    k.gemm[int(WType::T)] = gemmFloatQuantAvx2<WType::T>;                  \
+    k.gemmQ[int(WType::T)] = gemmQuantAvx2<WType::T>;
+    SW_QUANT_TYPE(Q4_0) SW_QUANT_TYPE(Q5_0) SW_QUANT_TYPE(Q5_1) SW_QUANT_TYPE(Q4_K) SW_QUANT_TYPE(Q5_K) SW_QUANT_TYPE(Q6_K)
+#undef SW_QUANT_TYPE
     k.quantizeQ8A = quantizeQ8AAvx2;
     k.dot = dotAvx2;
     k.axpy = axpyAvx2;
@@ -500,7 +693,12 @@ Kernels makeAvx512() {
     k.gemm[int(WType::BF16)] = gemmFloatAvx512<Avx512BF16>;
     k.gemm[int(WType::F16)] = gemmFloatAvx512<Avx512F16>;
     k.gemm[int(WType::Q8_0)] = gemmFloatAvx512<Avx512Q8>;
-    k.gemmQ8Q8 = gemmQ8Q8Avx512;
+    k.gemmQ[int(WType::Q8_0)] = gemmQ8Q8Avx512;
+#define SW_QUANT_TYPE(T)                                                   \
+    k.gemm[int(WType::T)] = gemmFloatQuantAvx512<WType::T>;                \
+    k.gemmQ[int(WType::T)] = gemmQuantAvx512<WType::T>;
+    SW_QUANT_TYPE(Q4_0) SW_QUANT_TYPE(Q5_0) SW_QUANT_TYPE(Q5_1) SW_QUANT_TYPE(Q4_K) SW_QUANT_TYPE(Q5_K) SW_QUANT_TYPE(Q6_K)
+#undef SW_QUANT_TYPE
     k.quantizeQ8A = quantizeQ8AAvx512;
     k.dot = dotAvx512;
     k.axpy = axpyAvx512;

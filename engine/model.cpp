@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "core/half.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -47,38 +49,38 @@ uint8_t* WeightArena::allocate(size_t bytes) {
 }
 
 bool parseWType(const std::string& s, WType& out) {
-    if (s == "f32" || s == "float32" || s == "F32") out = WType::F32;
-    else if (s == "bf16" || s == "bfloat16" || s == "BF16") out = WType::BF16;
-    else if (s == "f16" || s == "float16" || s == "F16") out = WType::F16;
-    else if (s == "q8_0" || s == "q8" || s == "Q8_0") out = WType::Q8_0;
-    else return false;
-    return true;
+    std::string v;
+    for (char ch : s) v += char(std::tolower(static_cast<unsigned char>(ch)));
+    if (v == "float32") v = "f32";
+    else if (v == "bfloat16") v = "bf16";
+    else if (v == "float16") v = "f16";
+    else if (v == "q8") v = "q8_0";
+    else if (v == "q4") v = "q4_0";
+    for (int t = 0; t < kWTypeCount; ++t)
+        if (v == wtypeName(WType(t))) {
+            out = WType(t);
+            return true;
+        }
+    return false;
 }
 
 namespace {
 
 // Types a weight can be stored in (files) are ggml's; safetensors files hold F32, F16 and BF16,
-// Q8_0 and Q4_0 only come from GGUF.
+// the block types only come from GGUF.
 using SrcType = gguf::TensorType;
 
 size_t srcRowBytes(SrcType t, int64_t cols) { return size_t(gguf::rowBytes(t, uint64_t(cols))); }
 
-// The in-memory type a stored type keeps when no conversion is asked for.
+// The in-memory type a stored type keeps when no conversion is asked for: itself (every type
+// the reader accepts has kernels).
 WType naturalType(SrcType t) {
-    switch (t) {
-    case SrcType::F32: return WType::F32;
-    case SrcType::F16: return WType::F16;
-    case SrcType::BF16: return WType::BF16;
-    case SrcType::Q8_0:
-    case SrcType::Q4_0: return WType::Q8_0;
-    }
-    return WType::F32;
+    WType w = WType::F32;
+    wtypeOf(t, w);
+    return w;
 }
 
-bool sameLayout(SrcType s, WType w) {
-    return (s == SrcType::F32 && w == WType::F32) || (s == SrcType::F16 && w == WType::F16) ||
-           (s == SrcType::BF16 && w == WType::BF16) || (s == SrcType::Q8_0 && w == WType::Q8_0);
-}
+bool sameLayout(SrcType s, WType w) { return tensorTypeOf(w) == s; }
 
 size_t srcAlign(SrcType t) { return t == SrcType::F32 ? 4 : 2; }
 
@@ -101,36 +103,34 @@ void releasePages(const uint8_t* p, size_t n) {
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-// One source row to float. `tmp` holds an aligned copy when the row is misaligned.
-void srcRowToFloat(const Src& s, int64_t r, float* out, std::vector<uint8_t>& tmp) {
-    const size_t rb = srcRowBytes(s.type, s.cols);
-    const uint8_t* row = s.data + size_t(r) * rb;
-    if (uintptr_t(row) % srcAlign(s.type) != 0) {
-        tmp.resize(rb);
-        std::memcpy(tmp.data(), row, rb);
-        row = tmp.data();
-    }
-    switch (s.type) {
-    case SrcType::F32: rowToFloat(WType::F32, row, out, s.cols); return;
-    case SrcType::F16: rowToFloat(WType::F16, row, out, s.cols); return;
-    case SrcType::BF16: rowToFloat(WType::BF16, row, out, s.cols); return;
-    case SrcType::Q8_0: gguf::dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(row), out, s.cols); return;
-    case SrcType::Q4_0: gguf::dequantizeRowQ4_0(reinterpret_cast<const BlockQ4_0*>(row), out, s.cols); return;
-    }
+// One source row to float (decodeRow reads unaligned rows).
+void srcRowToFloat(const Src& s, int64_t r, float* out) {
+    gguf::decodeRow(s.type, s.data + size_t(r) * srcRowBytes(s.type, s.cols), out, s.cols);
 }
 
 std::vector<float> toFloatVector(const Src& s) {
     std::vector<float> out(size_t(s.rows * s.cols));
-    std::vector<uint8_t> tmp;
-    for (int64_t r = 0; r < s.rows; ++r) srcRowToFloat(s, r, out.data() + r * s.cols, tmp);
+    for (int64_t r = 0; r < s.rows; ++r) srcRowToFloat(s, r, out.data() + r * s.cols);
     return out;
 }
 
-Mat makeMat(Model::Impl& m, const Src& src) {
-    const WType target = m.options.dtype ? *m.options.dtype : naturalType(src.type);
-    if (target == WType::Q8_0 && src.cols % kQK != 0)
-        throw Error(src.name + ": rows of " + std::to_string(src.cols) +
-                    " values cannot be stored as q8_0 (a multiple of 32 is needed); choose f32, bf16 or f16");
+// The type a matrix converted to `wanted` gets: a k-quant whose rows are not a multiple of 256
+// takes llama.cpp's fallback (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0), said once in the warnings.
+WType fitType(Model::Impl& m, const Src& src, WType wanted) {
+    const WType fitted = naturalType(gguf::kquantFallback(tensorTypeOf(wanted), uint64_t(src.cols)));
+    if (fitted != wanted) {
+        const std::string note = std::string("rows of ") + std::to_string(src.cols) + " values cannot be " + wtypeName(wanted) +
+                                 " (a multiple of 256 is needed): those matrices are " + wtypeName(fitted) + ", as llama.cpp does";
+        if (std::find(m.warnings.begin(), m.warnings.end(), note) == m.warnings.end()) m.warnings.push_back(note);
+    }
+    if (src.cols % blockElements(fitted) != 0)
+        throw Error(src.name + ": rows of " + std::to_string(src.cols) + " values cannot be stored as " + wtypeName(fitted) +
+                    " (a multiple of " + std::to_string(blockElements(fitted)) + " is needed); choose f32, bf16 or f16");
+    return fitted;
+}
+
+Mat makeMat(Model::Impl& m, const Src& src, std::optional<WType> wanted, bool release = true) {
+    const WType target = wanted ? fitType(m, src, *wanted) : naturalType(src.type);
     Mat mat;
     mat.type = target;
     mat.rows = src.rows;
@@ -163,14 +163,28 @@ Mat makeMat(Model::Impl& m, const Src& src) {
                                      src.cols);
                 continue;
             }
-            srcRowToFloat(src, r, f.data(), tmp);
+            srcRowToFloat(src, r, f.data());
             rowFromFloat(target, f.data(), out, src.cols);
         }
     });
-    releasePages(src.data, src.bytes());
+    if (release) releasePages(src.data, src.bytes());
     mat.data = dst;
     m.stats.ownedBytes += mat.bytes();
     return mat;
+}
+
+Mat makeMat(Model::Impl& m, const Src& src) { return makeMat(m, src, m.options.dtype); }
+
+// The embedding and the tied LM head from one stored matrix. The head is the embedding itself
+// unless LoadOptions::headType asks for another type: then it is a converted copy and the
+// embedding stays as it is (decode reads one embedding row per token but the whole head). The
+// file pages are dropped only when nothing points into them.
+void makeEmbeddingAndHead(Model::Impl& m, const Src& src) {
+    m.embd = makeMat(m, src, m.options.dtype, false);
+    m.head = m.embd;
+    if (m.options.headType && fitType(m, src, *m.options.headType) != m.embd.type)
+        m.head = makeMat(m, src, m.options.headType, false);
+    if (m.embd.data != src.data && m.head.data != src.data) releasePages(src.data, src.bytes());
 }
 
 // Rows [r0, r0 + n) of a matrix as a matrix.
@@ -212,13 +226,14 @@ void buildRope(Model::Impl& m) {
 void checkEngineConfig(const Model::Impl& m, const std::string& source) {
     const ModelConfig& c = m.config;
     c.validate(source);
-    if (m.options.dtype && *m.options.dtype == WType::Q8_0) {
+    for (const std::optional<WType>& t : {m.options.dtype, m.options.headType}) {
+        if (!t || !isQuantized(*t)) continue;
         for (auto [name, v] : {std::pair<const char*, int64_t>{"n_embd", c.n_embd},
                                {"expert_intermediate_size", c.expert_intermediate_size},
                                {"shared_expert_intermediate_size", c.shared_expert_intermediate_size}})
             if (v % kQK != 0)
-                throw Error(source + ": " + name + " = " + std::to_string(v) +
-                            " is not a multiple of 32, so the weights cannot be stored as q8_0");
+                throw Error(source + ": " + name + " = " + std::to_string(v) + " is not a multiple of 32, so the weights cannot be stored as " +
+                            wtypeName(*t));
     }
     if (c.top_k > 64) throw Error(source + ": top_k " + std::to_string(c.top_k) + " is above the engine's limit of 64");
 }
@@ -226,7 +241,7 @@ void checkEngineConfig(const Model::Impl& m, const std::string& source) {
 void finishLoad(Model::Impl& m) {
     m.q8Acts = false;
     auto consider = [&](const Mat& w) {
-        if (w.type == WType::Q8_0 && m.options.quantizeActivations) m.q8Acts = true;
+        if (isQuantized(w.type) && m.options.quantizeActivations) m.q8Acts = true;
     };
     consider(m.embd);
     consider(m.head);
@@ -283,8 +298,7 @@ void loadHf(Model::Impl& m, const std::string& dir) {
         return s;
     };
     const ModelConfig& c = m.config;
-    m.embd = makeMat(m, src(kEmbeddingName));
-    m.head = m.embd;
+    makeEmbeddingAndHead(m, src(kEmbeddingName));
     m.lnf = ownedFloats(m, src("transformer.ln_f.weight"));
     m.layers.resize(size_t(c.n_layer));
     for (int64_t i = 0; i < c.n_layer; ++i) {
@@ -418,8 +432,12 @@ void loadGguf(Model::Impl& m, const std::string& path) {
     };
     const uint64_t E = uint64_t(c.n_embd), V = uint64_t(c.vocab_size), X = uint64_t(c.num_experts);
     const uint64_t FF = uint64_t(c.expert_intermediate_size), FS = uint64_t(c.shared_expert_intermediate_size);
-    m.embd = makeMat(m, tensor("token_embd.weight", {E, V}));
-    m.head = f.tensor("output.weight") ? makeMat(m, tensor("output.weight", {E, V})) : m.embd;
+    if (f.tensor("output.weight")) {
+        m.embd = makeMat(m, tensor("token_embd.weight", {E, V}));
+        m.head = makeMat(m, tensor("output.weight", {E, V}), m.options.headType ? m.options.headType : m.options.dtype);
+    } else {
+        makeEmbeddingAndHead(m, tensor("token_embd.weight", {E, V}));
+    }
     m.lnf = ownedFloats(m, tensor("output_norm.weight", {E}));
     m.layers.resize(size_t(c.n_layer));
     for (int64_t i = 0; i < c.n_layer; ++i) {
@@ -506,6 +524,7 @@ const Model::Impl& need(const std::shared_ptr<Model::Impl>& p) {
 const ModelConfig& Model::config() const { return need(impl_).config; }
 const Gpt2Tokenizer& Model::tokenizer() const { return need(impl_).tokenizer; }
 WType Model::weightType() const { return need(impl_).mainType; }
+WType Model::headType() const { return need(impl_).head.type; }
 Isa Model::isa() const { return need(impl_).kernels->isa; }
 int Model::threads() const { return need(impl_).pool->size(); }
 bool Model::quantizedActivations() const { return need(impl_).q8Acts; }

@@ -1,7 +1,5 @@
 #include "engine/quant.h"
 
-#include "core/half.h"
-
 #include <cmath>
 #include <cstring>
 
@@ -13,18 +11,51 @@ const char* wtypeName(WType t) {
     case WType::BF16: return "bf16";
     case WType::F16: return "f16";
     case WType::Q8_0: return "q8_0";
+    case WType::Q4_0: return "q4_0";
+    case WType::Q5_0: return "q5_0";
+    case WType::Q5_1: return "q5_1";
+    case WType::Q4_K: return "q4_k";
+    case WType::Q5_K: return "q5_k";
+    case WType::Q6_K: return "q6_k";
     }
     return "?";
 }
 
-size_t rowBytes(WType t, int64_t cols) {
+bool isQuantized(WType t) { return t != WType::F32 && t != WType::BF16 && t != WType::F16; }
+
+gguf::TensorType tensorTypeOf(WType t) {
+    using T = gguf::TensorType;
     switch (t) {
-    case WType::F32: return size_t(cols) * 4;
-    case WType::BF16:
-    case WType::F16: return size_t(cols) * 2;
-    case WType::Q8_0: return size_t(cols / kQK) * sizeof(BlockQ8_0);
+    case WType::F32: return T::F32;
+    case WType::BF16: return T::BF16;
+    case WType::F16: return T::F16;
+    case WType::Q8_0: return T::Q8_0;
+    case WType::Q4_0: return T::Q4_0;
+    case WType::Q5_0: return T::Q5_0;
+    case WType::Q5_1: return T::Q5_1;
+    case WType::Q4_K: return T::Q4_K;
+    case WType::Q5_K: return T::Q5_K;
+    case WType::Q6_K: return T::Q6_K;
     }
-    return 0;
+    return T::F32;
+}
+
+bool wtypeOf(gguf::TensorType t, WType& out) {
+    for (int i = 0; i < kWTypeCount; ++i)
+        if (tensorTypeOf(WType(i)) == t) {
+            out = WType(i);
+            return true;
+        }
+    return false;
+}
+
+int blockElements(WType t) {
+    return int(gguf::findTensorType(uint32_t(tensorTypeOf(t)))->blockElements);
+}
+
+size_t rowBytes(WType t, int64_t cols) {
+    const gguf::TensorTypeInfo* info = gguf::findTensorType(uint32_t(tensorTypeOf(t)));
+    return size_t(cols / info->blockElements) * info->blockBytes;
 }
 
 void convertRowQ4_0ToQ8_0(const BlockQ4_0* x, BlockQ8_0* y, int64_t n) {
@@ -48,56 +79,18 @@ void quantizeRowQ8A(const float* x, BlockQ8A* y, int64_t n) {
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = d;
-        for (int i = 0; i < kQK; ++i) y[b].qs[i] = int8_t(std::nearbyint(xb[i] * id));
+        int s0 = 0, s1 = 0;
+        for (int i = 0; i < kQK; ++i) {
+            y[b].qs[i] = int8_t(std::nearbyint(xb[i] * id));
+            (i < kQK / 2 ? s0 : s1) += y[b].qs[i];
+        }
+        y[b].sum[0] = int16_t(s0);
+        y[b].sum[1] = int16_t(s1);
     }
 }
 
-void rowToFloat(WType t, const uint8_t* src, float* dst, int64_t n) {
-    switch (t) {
-    case WType::F32:
-        std::memcpy(dst, src, size_t(n) * 4);
-        return;
-    case WType::BF16:
-        for (int64_t i = 0; i < n; ++i) {
-            uint16_t h;
-            std::memcpy(&h, src + 2 * i, 2);
-            dst[i] = bf16ToFloat(h);
-        }
-        return;
-    case WType::F16:
-        for (int64_t i = 0; i < n; ++i) {
-            uint16_t h;
-            std::memcpy(&h, src + 2 * i, 2);
-            dst[i] = f16ToFloat(h);
-        }
-        return;
-    case WType::Q8_0:
-        gguf::dequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(src), dst, n);
-        return;
-    }
-}
+void rowToFloat(WType t, const uint8_t* src, float* dst, int64_t n) { gguf::decodeRow(tensorTypeOf(t), src, dst, n); }
 
-void rowFromFloat(WType t, const float* src, uint8_t* dst, int64_t n) {
-    switch (t) {
-    case WType::F32:
-        std::memcpy(dst, src, size_t(n) * 4);
-        return;
-    case WType::BF16:
-        for (int64_t i = 0; i < n; ++i) {
-            uint16_t h = floatToBf16(src[i]);
-            std::memcpy(dst + 2 * i, &h, 2);
-        }
-        return;
-    case WType::F16:
-        for (int64_t i = 0; i < n; ++i) {
-            uint16_t h = floatToF16(src[i]);
-            std::memcpy(dst + 2 * i, &h, 2);
-        }
-        return;
-    case WType::Q8_0:
-        gguf::quantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), n);
-        return;
-    }
-}
+void rowFromFloat(WType t, const float* src, uint8_t* dst, int64_t n) { gguf::encodeRow(tensorTypeOf(t), src, dst, n); }
 
 } // namespace swarm::engine

@@ -207,7 +207,7 @@ private slots:
         expectError(oneTensor(tensorInfo("t", {}, 0, 0), 32), "0 dims", "dimensions");
         expectError(oneTensor(tensorInfo("t", {1, 1, 1, 1, 1}, 0, 0), 32), "5 dims", "dimensions");
         expectError(oneTensor(tensorInfo("t", {4, 0}, 0, 0), 32), "zero dim", "dimension");
-        expectError(oneTensor(tensorInfo("t", {256}, 12, 0), 256), "Q4_K (unsupported)", "does not read");
+        expectError(oneTensor(tensorInfo("t", {256}, 10, 0), 256), "Q2_K (unsupported)", "does not read");
         expectError(oneTensor(tensorInfo("t", {33}, 8, 0), 64), "Q8_0 row of 33", "multiple of 32");
         expectError(oneTensor(tensorInfo(std::string(64, 'n'), {4}, 0, 0), 32), "64-byte name", "bytes");
         expectError(oneTensor(tensorInfo("", {4}, 0, 0), 32), "empty name", "empty name");
@@ -260,7 +260,8 @@ private slots:
             LoadOptions ox = o;
             ox.quantizeActivations = false;
             Model m = Model::load(path, ox);
-            QCOMPARE(int(m.weightType()), int(type == 2 ? WType::Q8_0 : type == 1 ? WType::F16 : WType::BF16));
+            QCOMPARE(int(m.weightType()), int(type == 2 ? WType::Q4_0 : type == 1 ? WType::F16 : WType::BF16));
+            QVERIFY(m.stats().mappedBytes > m.stats().ownedBytes);   // in place, Q4_0 included (no widening to Q8_0)
             Session s(m);
             s.prefill(kPrompt);
             const auto ref = enginetest::referenceForward(c, held, kPrompt);
@@ -268,6 +269,85 @@ private slots:
             qInfo("GGUF %s: relative logit error vs the reference on the file's values %.3g", gguf::tensorTypeName(gguf::TensorType(type)), err);
             QVERIFY(err < 1e-5);
         }
+    }
+
+    // Every block type a llama-quantize file holds, used in place from the mapping, against the
+    // reference on the file's values: float activations (only the file's rounding) and Q8
+    // activations (llama.cpp's scheme), the scalar and the best SIMD kernels (their sums differ in
+    // order, which can turn over a near-tied expert choice, so each is held to the reference rather
+    // than to the other; test_engine_kernels compares the kernels themselves). k-quant files hold
+    // the fallback type in the 96-wide expert down projections (Q4_K -> Q5_0, Q5_K -> Q5_1,
+    // Q6_K -> Q8_0), and the Q4_K_M mix llama.cpp writes for an 8-expert model is one more file.
+    void blockTypeFiles() {
+        const ModelConfig c = enginetest::kquantConfig();
+        enginetest::Weights w = enginetest::randomWeights(c, 21);
+        const size_t V = size_t(c.vocab_size);
+        enginetest::GgufEdits q4km;
+        q4km.tensorTypes = {{"token_embd.weight", 14}, {"attn_k.weight", 8}, {"attn_v.weight", 8},
+                            {"attn_output.weight", 13}, {"blk.0.ffn_down_exps.weight", 14}, {"blk.0.ffn_down_shexp.weight", 14}};
+        struct Case {
+            const char* name;
+            uint32_t type;
+            enginetest::GgufEdits edits;
+            std::vector<WType> held;   // types the engine must report holding
+        };
+        const std::vector<Case> cases = {
+            {"Q4_0", 2, {}, {WType::Q4_0}},
+            {"Q5_0", 6, {}, {WType::Q5_0}},
+            {"Q5_1", 7, {}, {WType::Q5_1}},
+            {"Q4_K", 12, {}, {WType::Q4_K, WType::Q5_0}},
+            {"Q5_K", 13, {}, {WType::Q5_K, WType::Q5_1}},
+            {"Q6_K", 14, {}, {WType::Q6_K, WType::Q8_0}},
+            {"Q4_K_M mix", 12, q4km, {WType::Q4_K, WType::Q5_0}},
+        };
+        for (const Case& k : cases) {
+            enginetest::Weights held;
+            const std::string path = file(enginetest::eveGguf(c, w, k.type, false, &held, k.edits).build());
+            const auto ref = enginetest::referenceForward(c, held, kPrompt);
+            for (Isa isa : {Isa::Scalar, Isa::Auto})
+                for (bool q8 : {false, true}) {
+                    LoadOptions o;
+                    o.threads = 2;
+                    o.isa = isa;
+                    o.quantizeActivations = q8;
+                    Model m = Model::load(path, o);
+                    QCOMPARE(m.stats().ownedBytes < m.stats().mappedBytes / 10, true);   // used in place
+                    QCOMPARE(int(m.weightType()), int(k.held[0]));
+                    QCOMPARE(m.quantizedActivations(), q8);
+                    Session s(m);
+                    s.prefill(kPrompt);
+                    const double err = relativeError(s.logits(), ref.back().data(), V);
+                    qInfo("GGUF %s, %s, %s activations: relative logit error vs the reference on the file's values %.3g", k.name,
+                          isaName(m.isa()), q8 ? "q8" : "f32", err);
+                    QVERIFY2(err < (q8 ? 3e-2 : 1e-5), k.name);
+                }
+        }
+        // The mix's types, as the file holds them.
+        enginetest::Weights held;
+        GgufFile f(file(enginetest::eveGguf(c, w, 12, false, &held, q4km).build()));
+        QCOMPARE(gguf::tensorTypeName(f.tensor("token_embd.weight")->type), "Q6_K");
+        QCOMPARE(gguf::tensorTypeName(f.tensor("blk.1.attn_k.weight")->type), "Q8_0");
+        QCOMPARE(gguf::tensorTypeName(f.tensor("blk.1.attn_output.weight")->type), "Q5_K");
+        QCOMPARE(gguf::tensorTypeName(f.tensor("blk.1.attn_q.weight")->type), "Q4_K");
+        QCOMPARE(gguf::tensorTypeName(f.tensor("blk.0.ffn_down_exps.weight")->type), "Q8_0");
+        QCOMPARE(gguf::tensorTypeName(f.tensor("blk.1.ffn_down_exps.weight")->type), "Q5_0");
+
+        // A folder quantised on load to q4_k: the 96-wide down projections fall back to q5_0 and
+        // the warning says so; a q4_k head keeps the embedding as it is.
+        const std::string dir = tmp_.filePath("kq-hf").toStdString();
+        enginetest::saveModel(dir, c, w, DType::F32);
+        LoadOptions o;
+        o.threads = 2;
+        o.dtype = WType::Q4_K;
+        Model mk = Model::load(dir, o);
+        QCOMPARE(int(mk.weightType()), int(WType::Q4_K));
+        QCOMPARE(mk.warnings().size(), size_t(1));
+        QVERIFY(mk.warnings()[0].find("q5_0") != std::string::npos);
+        o.dtype = WType::F32;
+        o.headType = WType::Q8_0;
+        Model mh = Model::load(dir, o);
+        QCOMPARE(int(mh.headType()), int(WType::Q8_0));
+        QCOMPARE(int(mh.weightType()), int(WType::F32));
     }
 
     void tokenizerFromMetadata() {

@@ -80,6 +80,7 @@ private slots:
     void gemmMatchesNaive() {
         const int64_t floatCols[] = {1, 3, 8, 15, 16, 17, 31, 33, 64, 100, 257};
         const int64_t q8Cols[] = {32, 64, 96, 160, 1408};
+        const int64_t kCols[] = {256, 512, 768};
         const int64_t rowsList[] = {1, 3, 4, 5, 9, 13};
         const int nList[] = {1, 2, 3, 4, 5, 7, 9};
         int checked = 0;
@@ -87,10 +88,13 @@ private slots:
             const Kernels& k = kernelsFor(isa);
             for (int t = 0; t < kWTypeCount; ++t) {
                 const WType type = WType(t);
-                for (int q8acts = 0; q8acts < (type == WType::Q8_0 ? 2 : 1); ++q8acts) {
-                    const bool isQ8 = type == WType::Q8_0;
-                    for (int64_t cols : isQ8 ? std::vector<int64_t>(std::begin(q8Cols), std::end(q8Cols))
-                                             : std::vector<int64_t>(std::begin(floatCols), std::end(floatCols))) {
+                for (int q8acts = 0; q8acts < (isQuantized(type) ? 2 : 1); ++q8acts) {
+                    const int block = blockElements(type);
+                    const std::vector<int64_t> colsList =
+                        block == kQKK ? std::vector<int64_t>(std::begin(kCols), std::end(kCols))
+                        : block == kQK ? std::vector<int64_t>(std::begin(q8Cols), std::end(q8Cols))
+                                       : std::vector<int64_t>(std::begin(floatCols), std::end(floatCols));
+                    for (int64_t cols : colsList) {
                         for (int64_t rows : rowsList) {
                             TestMatrix w = makeMatrix(type, rows, cols, uint64_t(rows * 1000 + cols + t));
                             for (int n : nList) {
@@ -124,7 +128,7 @@ private slots:
                                 std::vector<float> y(static_cast<size_t>(n * ldy), sentinel);
                                 // Two calls over a split row range, as the thread pool makes them.
                                 const int64_t split = rows / 2;
-                                GemmFn fn = q8acts ? k.gemmQ8Q8 : k.gemm[t];
+                                GemmFn fn = q8acts ? k.gemmQ[t] : k.gemm[t];
                                 fn(w.mat, 0, split, act, n, y.data(), ldy);
                                 fn(w.mat, split, rows, act, n, y.data(), ldy);
                                 for (int j = 0; j < n; ++j) {

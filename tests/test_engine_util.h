@@ -2,6 +2,7 @@
 // Helpers shared by the engine tests (torch-free): random Eve models written as HF folders, a
 // deliberately naive double-precision reference forward pass written from the architecture doc,
 // and a minimal GGUF writer (test-only; the product's writer is a separate component).
+#include "core/gguf_format.h"
 #include "core/half.h"
 #include "core/hf_folder.h"
 #include "core/model_config.h"
@@ -49,6 +50,16 @@ inline ModelConfig smallConfig() {
     c.expert_intermediate_size = 96;
     c.shared_expert_intermediate_size = 64;
     c.block_size = 64;
+    return c;
+}
+
+// smallConfig with rows that k-quants can hold (n_embd 256) and expert down projections that they
+// cannot (96 columns, as Eve's 1408 are not a multiple of 256).
+inline ModelConfig kquantConfig() {
+    ModelConfig c = smallConfig();
+    c.n_embd = 256;
+    c.head_dim = 64;
+    c.shared_expert_intermediate_size = 256;
     return c;
 }
 
@@ -307,10 +318,18 @@ private:
     std::vector<T> tensors_;
 };
 
+// The ggml ids of the block types whose codecs the tests take from core/gguf_format (checked on
+// their own against independently generated vectors in test_gguf_kquants).
+inline bool productCodec(uint32_t type) { return type == 6 || type == 7 || type == 12 || type == 13 || type == 14; }
+
 // ggml encodings of float data (test-side, from the GGUF spec in gguf-export.md).
 inline std::string ggmlBytes(const std::vector<float>& v, uint32_t type) {
     std::string out;
-    if (type == 0) {
+    if (productCodec(type)) {
+        const auto t = swarm::gguf::TensorType(type);
+        out.resize(size_t(swarm::gguf::tensorBytes(t, v.size(), v.size())));
+        swarm::gguf::encodeRow(t, v.data(), reinterpret_cast<uint8_t*>(out.data()), int64_t(v.size()));
+    } else if (type == 0) {
         out.resize(v.size() * 4);
         std::memcpy(out.data(), v.data(), out.size());
     } else if (type == 1 || type == 30) {
@@ -344,6 +363,10 @@ inline std::string ggmlBytes(const std::vector<float>& v, uint32_t type) {
 inline std::vector<float> ggmlValues(const std::string& bytes, uint32_t type, size_t n) {
     std::vector<float> out(n);
     const uint8_t* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    if (productCodec(type)) {
+        swarm::gguf::decodeRow(swarm::gguf::TensorType(type), p, out.data(), int64_t(n));
+        return out;
+    }
     for (size_t i = 0; i < n; ++i) {
         if (type == 0) std::memcpy(&out[i], p + 4 * i, 4);
         else if (type == 1 || type == 30) {
@@ -375,6 +398,10 @@ struct GgufEdits {
     std::map<std::string, float> f32;        // and of these FLOAT32 keys
     std::string skipTensor;                  // leaves this tensor out
     std::map<size_t, std::string> merges;    // replaces these tokenizer.ggml.merges entries
+    // Matrices whose name ends with a key get that ggml type instead of the file's (a llama.cpp
+    // mix such as Q4_K_M). Either way a k-quant type on rows that are not a multiple of 256 takes
+    // llama.cpp's fallback (gguf::kquantFallback), as llama-quantize does.
+    std::map<std::string, uint32_t> tensorTypes;
 };
 
 inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type, bool withTokenizer,
@@ -397,7 +424,7 @@ inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type,
     const std::string p = "granitemoe.";
     g.str("general.architecture", "granitemoe");
     g.str("general.name", "eve-test");
-    g.u32("general.file_type", type == 0 ? 0 : type == 1 ? 1 : type == 8 ? 7 : type == 2 ? 2 : 32);
+    g.u32("general.file_type", swarm::gguf::fileTypeOf(swarm::gguf::TensorType(type)));
     g.u32("general.quantization_version", 2);
     g.u32("general.alignment", 32);
     g.u32(p + "context_length", uint32_t(c.block_size));
@@ -444,8 +471,15 @@ inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type,
     }
     const uint64_t E = uint64_t(c.n_embd), V = uint64_t(c.vocab_size), X = uint64_t(c.num_experts);
     const uint64_t FF = uint64_t(c.expert_intermediate_size), FS = uint64_t(c.shared_expert_intermediate_size);
+    auto typeOf = [&](const std::string& name, uint64_t rowLength, uint32_t t) {
+        if (t == 0) return t;                     // norms and the router stay F32
+        for (const auto& [suffix, type] : edits.tensorTypes)
+            if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) t = type;
+        return uint32_t(swarm::gguf::kquantFallback(swarm::gguf::TensorType(t), rowLength));
+    };
     auto add = [&](const std::string& name, std::vector<uint64_t> dims, const std::vector<float>& v, uint32_t t,
                    const std::vector<std::string>& sources) {
+        t = typeOf(name, dims[0], t);
         std::string bytes = ggmlBytes(v, t);
         if (roundTrip) {
             std::vector<float> back = ggmlValues(bytes, t, v.size());
@@ -474,15 +508,16 @@ inline GgufWriter eveGguf(const ModelConfig& c, const Weights& w, uint32_t type,
         // q, k, v are slices of c_attn: round-trip them through a temporary name each.
         for (int part = 0; part < 3; ++part) {
             std::vector<float> slice(qkv.begin() + long(part * EE), qkv.begin() + long((part + 1) * EE));
-            std::string bytes = ggmlBytes(slice, type);
+            const std::string name = b + (part == 0 ? "attn_q.weight" : part == 1 ? "attn_k.weight" : "attn_v.weight");
+            const uint32_t t = typeOf(name, E, type);
+            std::string bytes = ggmlBytes(slice, t);
             if (roundTrip) {
-                std::vector<float> back = ggmlValues(bytes, type, slice.size());
+                std::vector<float> back = ggmlValues(bytes, t, slice.size());
                 std::vector<float>& dst = (*roundTrip)[h + ".attn.c_attn.weight"];
                 dst.resize(qkv.size());
                 std::copy(back.begin(), back.end(), dst.begin() + long(part * EE));
             }
-            g.tensor(b + (part == 0 ? "attn_q.weight" : part == 1 ? "attn_k.weight" : "attn_v.weight"), {E, E}, type,
-                     std::move(bytes));
+            g.tensor(name, {E, E}, t, std::move(bytes));
         }
         add(b + "attn_output.weight", {E, E}, w.at(h + ".attn.c_proj.weight"), type, {h + ".attn.c_proj.weight"});
         add(b + "ffn_gate_inp.weight", {E, X}, w.at(h + ".mlp.router.weight"), 0, {h + ".mlp.router.weight"});

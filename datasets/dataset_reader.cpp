@@ -26,6 +26,7 @@ const char* formatName(SourceFormat f) {
     case SourceFormat::Json: return "json";
     case SourceFormat::Csv: return "csv";
     case SourceFormat::Tsv: return "tsv";
+    case SourceFormat::Parquet: return "parquet";
     }
     return "auto";
 }
@@ -38,7 +39,8 @@ SourceFormat parseSourceFormat(std::string_view name) {
     if (n == "json") return SourceFormat::Json;
     if (n == "csv") return SourceFormat::Csv;
     if (n == "tsv" || n == "tab") return SourceFormat::Tsv;
-    throw Error("unknown input format '" + std::string(name) + "' (expected jsonl, json, csv, tsv or auto)");
+    if (n == "parquet" || n == "pq") return SourceFormat::Parquet;
+    throw Error("unknown input format '" + std::string(name) + "' (expected jsonl, json, csv, tsv, parquet or auto)");
 }
 
 const char* issueCode(RecordIssue issue) {
@@ -135,7 +137,6 @@ Sniff sniffFile(const std::string& path) {
     auto starts = [&](std::string_view magic) { return head.compare(0, magic.size(), magic) == 0; };
     if (starts("\x1f\x8b")) throw Error(path + " is gzip-compressed: decompress it first (gunzip), then import the JSONL/JSON/CSV/TSV inside");
     if (starts("PK\x03\x04")) throw Error(path + " is a zip archive (e.g. .zip or .xlsx): extract it or export the sheet as CSV first");
-    if (starts("PAR1")) throw Error(path + " is a Parquet file: export it to JSONL or CSV first (e.g. with pandas or DuckDB)");
     if (starts(std::string_view("SQLite format 3\0", 16))) throw Error(path + " is an SQLite database, not a dataset file");
     if (starts(std::string_view("\xff\xfe\0\0", 4)) || starts(std::string_view("\0\0\xfe\xff", 4)))
         throw Error(path + " is UTF-32 encoded: convert it to UTF-8 first");
@@ -251,13 +252,35 @@ SourceFormat detectFrom(const std::string& path, const Sniff& s) {
     return tabs > commas ? SourceFormat::Tsv : SourceFormat::Csv;
 }
 
+// Parquet is recognised by its magic bytes or its name, before the text checks (which would call
+// it binary): a broken .parquet file then fails with the Parquet reader's reason.
+bool isParquetPath(const std::string& path) {
+    if (lowerExtension(path) == ".parquet") return true;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char magic[4] = {};
+    ssize_t r;
+    do r = ::read(fd, magic, 4);
+    while (r < 0 && errno == EINTR);
+    ::close(fd);
+    return r == 4 && std::memcmp(magic, "PAR1", 4) == 0;
+}
+
 } // namespace
 
-SourceFormat detectSourceFormat(const std::string& path) { return detectFrom(path, sniffFile(path)); }
+SourceFormat detectSourceFormat(const std::string& path) {
+    if (isParquetPath(path)) return SourceFormat::Parquet;
+    return detectFrom(path, sniffFile(path));
+}
 
 std::unique_ptr<RecordReader> RecordReader::open(const std::string& path, const ReaderOptions& options) {
-    Sniff s = sniffFile(path);
     if (options.maxRecordBytes < 16) throw Error("the record size limit must be at least 16 bytes");
+    if (options.format == SourceFormat::Parquet || (options.format == SourceFormat::Auto && isParquetPath(path))) {
+        std::unique_ptr<RecordReader> r = newParquetReader(path, options);
+        r->readPreamble();
+        return r;
+    }
+    Sniff s = sniffFile(path);
     SourceFormat f = options.format == SourceFormat::Auto ? detectFrom(path, s) : options.format;
     std::unique_ptr<RecordReader> r;
     switch (f) {
@@ -265,7 +288,8 @@ std::unique_ptr<RecordReader> RecordReader::open(const std::string& path, const 
     case SourceFormat::Json: r = newJsonArrayReader(path, options); break;
     case SourceFormat::Csv: r = newDelimitedReader(path, options, false); break;
     case SourceFormat::Tsv: r = newDelimitedReader(path, options, true); break;
-    case SourceFormat::Auto: break;
+    case SourceFormat::Auto:
+    case SourceFormat::Parquet: break;
     }
     r->src_ = std::make_unique<ByteSource>(path);
     r->fileSize_ = s.size;
@@ -280,7 +304,8 @@ std::unique_ptr<RecordReader> RecordReader::open(const std::string& path, const 
 
 std::vector<std::string> sampleColumns(const std::string& path, const ReaderOptions& options, int maxRecords) {
     std::unique_ptr<RecordReader> r = RecordReader::open(path, options);
-    if (r->format() == SourceFormat::Csv || r->format() == SourceFormat::Tsv) return r->columns();
+    if (r->format() == SourceFormat::Csv || r->format() == SourceFormat::Tsv || r->format() == SourceFormat::Parquet)
+        return r->columns();
     std::vector<std::string> cols;
     SourceRecord rec;
     int good = 0;

@@ -1,8 +1,11 @@
 #pragma once
 // Streaming record readers for dataset files: JSONL, JSON (an array of objects, or an object
 // wrapping one: {"data": [...]}), CSV and TSV (RFC 4180 quoting, embedded newlines, CRLF), all
-// UTF-8 with or without a BOM. Memory is bounded by one record (at most maxRecordBytes) and a
-// 1 MiB read buffer, whatever the file size: a JSON array is scanned incrementally, never loaded.
+// UTF-8 with or without a BOM, and Parquet (datasets/reader_parquet.cpp: flat columns, structs,
+// lists such as chat `messages`; PLAIN and dictionary encodings; uncompressed, Snappy, Gzip and
+// Zstd pages). Memory is bounded by one record (at most maxRecordBytes) and a 1 MiB read buffer,
+// whatever the file size: a JSON array is scanned incrementally, never loaded; a Parquet file is
+// memory-mapped and decoded one page per column at a time.
 //
 // Two kinds of failure:
 //  - the file as a whole cannot be read as records (missing, 0 bytes, binary, compressed,
@@ -19,8 +22,8 @@
 
 namespace swarm {
 
-enum class SourceFormat { Auto, Jsonl, Json, Csv, Tsv };
-const char* formatName(SourceFormat f);                    // "auto", "jsonl", "json", "csv", "tsv"
+enum class SourceFormat { Auto, Jsonl, Json, Csv, Tsv, Parquet };
+const char* formatName(SourceFormat f);                    // "auto", "jsonl", "json", "csv", "tsv", "parquet"
 SourceFormat parseSourceFormat(std::string_view name);     // throws swarm::Error on an unknown name
 
 struct ReaderOptions {
@@ -34,8 +37,8 @@ enum class RecordIssue { None, MalformedJson, MalformedCsv, InvalidUtf8, NotAnOb
 const char* issueCode(RecordIssue issue);
 
 struct SourceRecord {
-    int64_t number = 0;          // 1-based record number (CSV: data rows after the header)
-    int64_t line = 0;            // 1-based line where the record starts
+    int64_t number = 0;          // 1-based record number (CSV: data rows after the header; Parquet: the row)
+    int64_t line = 0;            // 1-based line where the record starts (Parquet: the row number)
     nlohmann::json value;        // an object of fields when issue == None
     RecordIssue issue = RecordIssue::None;
     std::string detail;          // what is wrong, when issue != None
@@ -53,10 +56,11 @@ public:
 
     SourceFormat format() const { return format_; }
     const std::string& path() const { return path_; }
-    // CSV/TSV: the header. JSON/JSONL: the keys of the first object read so far.
+    // CSV/TSV: the header. Parquet: the schema's top-level columns. JSON/JSONL: the keys of the
+    // first object read so far.
     const std::vector<std::string>& columns() const { return columns_; }
     const std::string& wrapperKey() const { return wrapperKey_; }   // JSON {"key": [...]}: the key
-    uint64_t bytesConsumed() const;
+    virtual uint64_t bytesConsumed() const;   // Parquet: the share of rows read, in file bytes
     uint64_t fileSize() const { return fileSize_; }
     bool hadBom() const { return bom_; }
 
@@ -83,7 +87,7 @@ protected:
 SourceFormat detectSourceFormat(const std::string& path);
 
 // The union of the top-level field names of the first `maxRecords` good records, in order of
-// first appearance (the CSV header for CSV/TSV).
+// first appearance (the CSV header for CSV/TSV, the schema's columns for Parquet).
 std::vector<std::string> sampleColumns(const std::string& path, const ReaderOptions& options = {},
                                        int maxRecords = 50);
 

@@ -1,7 +1,7 @@
 #pragma once
 // The readers behind RecordReader::open and the buffered input they share. Internal to
 // swarm_datasets: dataset_reader.cpp opens files, reader_json.cpp reads JSONL and JSON,
-// reader_delimited.cpp reads CSV and TSV.
+// reader_delimited.cpp reads CSV and TSV, reader_parquet.cpp reads Parquet.
 #include "datasets/dataset_reader.h"
 
 #include "core/error.h"
@@ -71,5 +71,7 @@ std::string tooLargeDetail(uint64_t size, size_t limit);
 std::unique_ptr<RecordReader> newJsonlReader(const std::string& path, const ReaderOptions& options);
 std::unique_ptr<RecordReader> newJsonArrayReader(const std::string& path, const ReaderOptions& options);
 std::unique_ptr<RecordReader> newDelimitedReader(const std::string& path, const ReaderOptions& options, bool tsv);
+// Parquet needs no byte source: it maps the file itself in readPreamble().
+std::unique_ptr<RecordReader> newParquetReader(const std::string& path, const ReaderOptions& options);
 
 } // namespace swarm

@@ -361,6 +361,18 @@ std::shared_ptr<const engine::Model> Swarm::specialistModel(const std::string& l
     return model;
 }
 
+std::vector<std::string> Swarm::warmFrom(const Swarm& previous) {
+    std::vector<std::string> labels = previous.loadedSpecialists();
+    std::reverse(labels.begin(), labels.end());
+    std::vector<std::string> loaded;
+    for (const std::string& label : labels)
+        if (def_.specialist(label)) {
+            specialistModel(label);
+            loaded.push_back(label);
+        }
+    return loaded;
+}
+
 std::vector<std::string> Swarm::loadedSpecialists() const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<std::string> out;

@@ -125,6 +125,11 @@ public:
     // the least recently used others beyond the memory budget) when needed. Throws for unknown labels.
     std::shared_ptr<const engine::Model> specialistModel(const std::string& label);
 
+    // Loads the specialists `previous` has in memory that this swarm has too, least recently used
+    // first so that the LRU order carries over (within this swarm's budget): a swarm reloaded on
+    // SIGHUP answers at once. Returns the labels loaded.
+    std::vector<std::string> warmFrom(const Swarm& previous);
+
     std::vector<std::string> loadedSpecialists() const;   // most recently used first
     uint64_t loadedBytes() const;
     int loads() const;                                     // specialist loads so far

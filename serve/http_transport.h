@@ -1,0 +1,32 @@
+#pragma once
+// The server's connection loop: cpp-httplib's Server with its per-connection loop replaced, so
+// that a request must arrive whole (request line, headers and body) within a time limit of its
+// first byte. cpp-httplib's own loop only limits each read, so a client trickling one byte every
+// few seconds (slowloris) could hold an HTTP thread forever; here it is cut off and counted.
+//
+// Otherwise the loop is cpp-httplib's: keep-alive up to keep_alive_max_count requests, idle
+// connections closed after the keep-alive timeout, a stop() ends it between requests.
+// Internal to serve/ (server.cpp); the public header stays free of httplib.
+#include <httplib.h>
+
+#include <atomic>
+
+namespace swarm {
+
+class HttpTransport : public httplib::Server {
+public:
+    explicit HttpTransport(int requestReadSeconds) : requestReadSeconds_(requestReadSeconds) {}
+
+    long long connections() const { return connections_.load(); }
+    // Connections closed because a request did not arrive within requestReadSeconds.
+    long long slowRequestsDropped() const { return slowDropped_.load(); }
+
+private:
+    // cpp-httplib calls this (virtual) on an HTTP thread for every accepted connection.
+    bool process_and_close_socket(socket_t sock) override;
+
+    const int requestReadSeconds_;
+    std::atomic<long long> connections_{0}, slowDropped_{0};
+};
+
+} // namespace swarm

@@ -23,8 +23,15 @@ engine::LoadOptions loadOptions(const Args& args) {
     if (!dtype.empty() && dtype != "auto") {
         engine::WType t;
         if (!engine::parseWType(dtype, t))
-            throw Error("unknown --dtype '" + dtype + "' (expected f32, bf16, f16, q8_0 or auto)");
+            throw Error("unknown --dtype '" + dtype + "' (expected f32, bf16, f16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k, q6_k or auto)");
         o.dtype = t;
+    }
+    const std::string head = args.value("head-dtype");
+    if (!head.empty() && head != "auto") {
+        engine::WType t;
+        if (!engine::parseWType(head, t))
+            throw Error("unknown --head-dtype '" + head + "' (expected a --dtype type or auto)");
+        o.headType = t;
     }
     o.threads = int(args.integer("threads", 0, 0, 4096));
     return o;
@@ -93,14 +100,16 @@ int runGenerateCpu(const Args& args) {
 }
 
 int runBench(const Argv& argv) {
-    Args args(argv, {"dtype", "threads", "prompt-tokens", "decode-tokens", "batch", "context"}, {"no-bandwidth"});
+    Args args(argv, {"dtype", "head-dtype", "threads", "prompt-tokens", "decode-tokens", "batch", "context"}, {"no-bandwidth"});
     if (args.help()) {
-        std::cout << "usage: swarm bench MODEL [--dtype f32|bf16|f16|q8_0] [--threads N] [--prompt-tokens 256]\n"
+        std::cout << "usage: swarm bench MODEL [--dtype TYPE] [--head-dtype TYPE] [--threads N] [--prompt-tokens 256]\n"
                      "                   [--decode-tokens 128] [--batch 8] [--context 2048] [--no-bandwidth]\n"
                      "Measures the CPU engine on MODEL (a model folder or .gguf file): prefill and decode tokens/s,\n"
                      "batched decode of several sequences, peak resident memory, and the memory-bandwidth bound on\n"
                      "decode (weight bytes read per token / measured copy bandwidth). Token ids are pseudo-random.\n"
-                     "  --dtype      weight type in memory (default: as stored)\n"
+                     "  --dtype      weight type in memory: f32, bf16, f16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k, q6_k\n"
+                     "               (default: as stored, used in place from the file)\n"
+                     "  --head-dtype type of the LM head (default: as stored)\n"
                      "  --threads N  engine threads (default 0: all cores)\n";
         return 0;
     }

@@ -18,7 +18,7 @@ namespace swarm::cli {
 namespace {
 
 const char* kExportHelp =
-    "usage: swarm export MODEL --format hf|gguf --out PATH [--dtype f32|bf16|f16|q8_0|q4_0] [--project P]\n"
+    "usage: swarm export MODEL --format hf|gguf --out PATH [--dtype f32|bf16|f16|q8_0|q4_0|q4_k] [--project P]\n"
     "                    [--threads N] [--no-recheck]\n"
     "\n"
     "Exports MODEL (a Hugging Face model folder, a run folder (its final/ model), or a checkpoint folder\n"
@@ -27,8 +27,12 @@ const char* kExportHelp =
     "agreement, file size).\n"
     "  --format hf    a Hugging Face folder: config.json, model.safetensors (f32, bf16 or f16),\n"
     "                 tokenizer.json, generation_config.json and a README.md model card\n"
-    "  --format gguf  one GGUF file (granitemoe) for llama.cpp 2026 builds; f32, f16, bf16, q8_0 or\n"
-    "                 q4_0 (norms and router stay f32; q4_0 keeps the tied embedding at q8_0)\n"
+    "  --format gguf  one GGUF file (granitemoe) for llama.cpp 2026 builds; f32, f16, bf16, q8_0, q4_0\n"
+    "                 or q4_k (norms and router stay f32; q4_0 keeps the tied embedding at q8_0; q4_k\n"
+    "                 writes llama-quantize's Q4_K_M mix: Q4_K where rows allow, Q6_K embedding,\n"
+    "                 Q8_0 attn_k/attn_v, Q5_K attn_output, and for the 1408-wide ffn_down rows the\n"
+    "                 fallback llama.cpp uses (Q5_0, or Q8_0 where it wanted Q6_K); printed as\n"
+    "                 'tensor types')\n"
     "  --dtype        weight type (default f32)\n"
     "  --project P    the project file, for the dataset's size and evaluation results in the model card\n"
     "                 (default: the project recorded in the run)\n"
@@ -57,7 +61,7 @@ int runExport(const Argv& argv) {
     o.out = args.required("out");
     const std::string dtype = args.value("dtype", "f32");
     if (!exporter::parseExportDType(dtype, o.dtype))
-        throw Error("unknown --dtype '" + dtype + "' (expected f32, bf16, f16, q8_0 or q4_0)");
+        throw Error("unknown --dtype '" + dtype + "' (expected f32, bf16, f16, q8_0, q4_0 or q4_k)");
     o.project = args.value("project");
     o.threads = int(args.integer("threads", 0, 0, 4096));
     o.recheck = !args.flag("no-recheck");

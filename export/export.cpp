@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <unistd.h>
 
@@ -53,8 +55,27 @@ gguf::TensorType tensorType(ExportDType t) {
     case ExportDType::BF16: return gguf::TensorType::BF16;
     case ExportDType::Q8_0: return gguf::TensorType::Q8_0;
     case ExportDType::Q4_0: return gguf::TensorType::Q4_0;
+    case ExportDType::Q4_K: return gguf::TensorType::Q4_K;
     }
     return gguf::TensorType::F32;
+}
+
+// llama-quantize's Q4_K_M choice for one tensor of an Eve (granitemoe, 8 experts) file, as its
+// llama_tensor_get_type decides without an importance matrix: the tied embedding / LM head Q6_K;
+// attn_k and attn_v Q8_0 and attn_output Q5_K (its rules for 8-expert models); ffn_down (routed
+// and shared) Q6_K in the "more bits" layers (the first and last eighth and every third between),
+// else Q4_K; everything else Q4_K. Then a k-quant whose rows are not a multiple of 256 takes the
+// fallback (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0): Eve's ffn_down rows are 1408 long.
+gguf::TensorType q4kmType(const std::string& name, int64_t layer, int64_t nLayer, int64_t nExpert, uint64_t rowLength) {
+    using T = gguf::TensorType;
+    auto has = [&name](const char* part) { return name.find(part) != std::string::npos; };
+    auto moreBits = [](int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; };
+    T t = T::Q4_K;
+    if (name == "token_embd.weight" || name == "output.weight") t = T::Q6_K;
+    else if ((has("attn_v.weight") || has("attn_k.weight")) && nExpert == 8) t = T::Q8_0;
+    else if (has("attn_output.weight") && nExpert == 8) t = T::Q5_K;
+    else if (has("ffn_down") && moreBits(layer, nLayer)) t = T::Q6_K;
+    return gguf::kquantFallback(t, rowLength);
 }
 
 void report(const ExportOptions& o, const std::string& stage, double fraction) {
@@ -181,7 +202,10 @@ void addTokenizerMetadata(gguf::Writer& w, const Gpt2Tokenizer& tok, const Model
     w.set("tokenizer.ggml.add_bos_token", gguf::Value::boolean(false));
 }
 
-void addGgufTensors(gguf::Writer& w, const OpenSource& s, ExportDType dtype) {
+// The tensor types a file holds: type -> (tensor count, bytes).
+using TensorMix = std::map<std::string, std::pair<int, uint64_t>>;
+
+void addGgufTensors(gguf::Writer& writer, const OpenSource& s, ExportDType dtype, TensorMix& mix) {
     const ModelConfig& c = s.config;
     const HfWeights& hw = *s.weights;
     const uint64_t E = uint64_t(c.n_embd), V = uint64_t(c.vocab_size), X = uint64_t(c.num_experts);
@@ -191,52 +215,80 @@ void addGgufTensors(gguf::Writer& w, const OpenSource& s, ExportDType dtype) {
     // output matrix at higher precision): it costs 6% of the file and most of Q4_0's logit error.
     const gguf::TensorType embdType = dtype == ExportDType::Q4_0 ? gguf::TensorType::Q8_0 : mat;
     const gguf::TensorType f32 = gguf::TensorType::F32;
+    // Adds a tensor, choosing its type: F32 stays F32; under Q4_K every matrix gets llama.cpp's
+    // Q4_K_M choice instead of `t`. `make` gives the producer of the chosen type's bytes.
+    struct Adder {
+        gguf::Writer& writer;
+        TensorMix& mix;
+        ExportDType dtype;
+        const ModelConfig& c;
+        int64_t layer = -1;
+        void operator()(const std::string& name, const std::vector<uint64_t>& dims, gguf::TensorType t,
+                        const std::function<gguf::Writer::Producer(gguf::TensorType)>& make) {
+            if (dtype == ExportDType::Q4_K && t != gguf::TensorType::F32) t = q4kmType(name, layer, c.n_layer, c.num_experts, dims[0]);
+            uint64_t n = 1;
+            for (uint64_t d : dims) n *= d;
+            auto& entry = mix[gguf::tensorTypeName(t)];
+            entry.first += 1;
+            entry.second += gguf::tensorBytes(t, dims[0], n);
+            writer.addTensor(name, dims, t, make(t));
+        }
+    } w{writer, mix, dtype, c};
 
-    auto whole = [&hw](std::string name, int64_t cols, gguf::TensorType t) {
-        return [&hw, name, cols, t](std::vector<uint8_t>& out) {
-            std::vector<float> f = hw.readFloat(name);
-            gguf::encodeRows(t, f.data(), int64_t(f.size()) / cols, cols, out);
+    using Producer = gguf::Writer::Producer;
+    auto whole = [&hw](std::string name, int64_t cols) {
+        return [&hw, name, cols](gguf::TensorType t) -> Producer {
+            return [&hw, name, cols, t](std::vector<uint8_t>& out) {
+                std::vector<float> f = hw.readFloat(name);
+                gguf::encodeRows(t, f.data(), int64_t(f.size()) / cols, cols, out);
+            };
         };
     };
-    auto rows = [&hw](std::string name, int64_t r0, int64_t n, int64_t cols, gguf::TensorType t) {
-        return [&hw, name, r0, n, cols, t](std::vector<uint8_t>& out) {
-            std::vector<float> f = hw.readFloat(name);
-            gguf::encodeRows(t, f.data() + r0 * cols, n, cols, out);
+    auto rows = [&hw](std::string name, int64_t r0, int64_t n, int64_t cols) {
+        return [&hw, name, r0, n, cols](gguf::TensorType t) -> Producer {
+            return [&hw, name, r0, n, cols, t](std::vector<uint8_t>& out) {
+                std::vector<float> f = hw.readFloat(name);
+                gguf::encodeRows(t, f.data() + r0 * cols, n, cols, out);
+            };
         };
     };
-    auto stacked = [&hw, X](std::string prefix, std::string suffix, int64_t cols, gguf::TensorType t) {
-        return [&hw, X, prefix, suffix, cols, t](std::vector<uint8_t>& out) {
-            std::vector<float> all;
-            for (uint64_t e = 0; e < X; ++e) {
-                std::vector<float> f = hw.readFloat(prefix + std::to_string(e) + suffix);
-                all.insert(all.end(), f.begin(), f.end());
-            }
-            gguf::encodeRows(t, all.data(), int64_t(all.size()) / cols, cols, out);
+    auto stacked = [&hw, X](std::string prefix, std::string suffix, int64_t cols) {
+        return [&hw, X, prefix, suffix, cols](gguf::TensorType t) -> Producer {
+            return [&hw, X, prefix, suffix, cols, t](std::vector<uint8_t>& out) {
+                std::vector<float> all;
+                for (uint64_t e = 0; e < X; ++e) {
+                    std::vector<float> f = hw.readFloat(prefix + std::to_string(e) + suffix);
+                    all.insert(all.end(), f.begin(), f.end());
+                }
+                gguf::encodeRows(t, all.data(), int64_t(all.size()) / cols, cols, out);
+            };
         };
     };
 
-    w.addTensor("token_embd.weight", {E, V}, embdType, whole(kEmbeddingName, int64_t(E), embdType));
+    w("token_embd.weight", {E, V}, embdType, whole(kEmbeddingName, int64_t(E)));
     for (int64_t i = 0; i < c.n_layer; ++i) {
+        w.layer = i;
         const std::string b = "blk." + std::to_string(i) + ".";
         const std::string h = "transformer.h." + std::to_string(i) + ".";
         const int64_t e = int64_t(E);
-        w.addTensor(b + "attn_norm.weight", {E}, f32, whole(h + "ln_1.weight", e, f32));
-        w.addTensor(b + "attn_q.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", 0, e, e, mat));
-        w.addTensor(b + "attn_k.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", e, e, e, mat));
-        w.addTensor(b + "attn_v.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", 2 * e, e, e, mat));
-        w.addTensor(b + "attn_output.weight", {E, E}, mat, whole(h + "attn.c_proj.weight", e, mat));
-        w.addTensor(b + "ffn_norm.weight", {E}, f32, whole(h + "ln_2.weight", e, f32));
-        w.addTensor(b + "ffn_gate_inp.weight", {E, X}, f32, whole(h + "mlp.router.weight", e, f32));
-        w.addTensor(b + "ffn_gate_exps.weight", {E, FF, X}, mat, stacked(h + "mlp.experts.", ".w1.weight", e, mat));
-        w.addTensor(b + "ffn_up_exps.weight", {E, FF, X}, mat, stacked(h + "mlp.experts.", ".w2.weight", e, mat));
-        w.addTensor(b + "ffn_down_exps.weight", {FF, E, X}, mat,
-                    stacked(h + "mlp.experts.", ".c_proj.weight", int64_t(FF), mat));
-        w.addTensor(b + "ffn_gate_shexp.weight", {E, FS}, mat, whole(h + "mlp.shared_expert.w1.weight", e, mat));
-        w.addTensor(b + "ffn_up_shexp.weight", {E, FS}, mat, whole(h + "mlp.shared_expert.w2.weight", e, mat));
-        w.addTensor(b + "ffn_down_shexp.weight", {FS, E}, mat,
-                    whole(h + "mlp.shared_expert.c_proj.weight", int64_t(FS), mat));
+        w(b + "attn_norm.weight", {E}, f32, whole(h + "ln_1.weight", e));
+        w(b + "attn_q.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", 0, e, e));
+        w(b + "attn_k.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", e, e, e));
+        w(b + "attn_v.weight", {E, E}, mat, rows(h + "attn.c_attn.weight", 2 * e, e, e));
+        w(b + "attn_output.weight", {E, E}, mat, whole(h + "attn.c_proj.weight", e));
+        w(b + "ffn_norm.weight", {E}, f32, whole(h + "ln_2.weight", e));
+        w(b + "ffn_gate_inp.weight", {E, X}, f32, whole(h + "mlp.router.weight", e));
+        w(b + "ffn_gate_exps.weight", {E, FF, X}, mat, stacked(h + "mlp.experts.", ".w1.weight", e));
+        w(b + "ffn_up_exps.weight", {E, FF, X}, mat, stacked(h + "mlp.experts.", ".w2.weight", e));
+        w(b + "ffn_down_exps.weight", {FF, E, X}, mat,
+                    stacked(h + "mlp.experts.", ".c_proj.weight", int64_t(FF)));
+        w(b + "ffn_gate_shexp.weight", {E, FS}, mat, whole(h + "mlp.shared_expert.w1.weight", e));
+        w(b + "ffn_up_shexp.weight", {E, FS}, mat, whole(h + "mlp.shared_expert.w2.weight", e));
+        w(b + "ffn_down_shexp.weight", {FS, E}, mat,
+                    whole(h + "mlp.shared_expert.c_proj.weight", int64_t(FS)));
     }
-    w.addTensor("output_norm.weight", {E}, f32, whole("transformer.ln_f.weight", int64_t(E), f32));
+    w.layer = -1;
+    w("output_norm.weight", {E}, f32, whole("transformer.ln_f.weight", int64_t(E)));
     // No output.weight: the head is tied and llama.cpp reuses token_embd.
 }
 
@@ -262,11 +314,15 @@ void exportGguf(const OpenSource& s, const ExportOptions& o, const fs::path& out
     addGeneralMetadata(w, s, o);
     addArchitectureMetadata(w, s.config);
     addTokenizerMetadata(w, s.tokenizer, s.config);
+    TensorMix mix;
     try {
-        addGgufTensors(w, s, o.dtype);
+        addGgufTensors(w, s, o.dtype, mix);
     } catch (const Error& e) {
         throw Error("refusing to export '" + o.source + "' as " + exportDTypeName(o.dtype) + ": " + e.what());
     }
+    for (const auto& [type, entry] : mix)
+        r.tensorMix += (r.tensorMix.empty() ? "" : ", ") + type + " x " + std::to_string(entry.first) + " (" +
+                       formatNumber("%.1f", double(entry.second) / 1048576.0) + " MiB)";
     AtomicFile file(out.string());
     w.writeTo(file, o.cancel, [&](uint64_t done, uint64_t total) {
         report(o, "writing", 0.02 + 0.78 * double(done) / double(std::max<uint64_t>(total, 1)));
@@ -423,6 +479,7 @@ bool parseExportDType(const std::string& s, ExportDType& out) {
     else if (s == "bf16" || s == "bfloat16") out = ExportDType::BF16;
     else if (s == "q8_0" || s == "q8") out = ExportDType::Q8_0;
     else if (s == "q4_0" || s == "q4") out = ExportDType::Q4_0;
+    else if (s == "q4_k" || s == "q4_k_m") out = ExportDType::Q4_K;
     else return false;
     return true;
 }
@@ -434,6 +491,7 @@ const char* exportDTypeName(ExportDType t) {
     case ExportDType::BF16: return "bf16";
     case ExportDType::Q8_0: return "q8_0";
     case ExportDType::Q4_0: return "q4_0";
+    case ExportDType::Q4_K: return "q4_k";
     }
     return "?";
 }
@@ -466,6 +524,7 @@ std::string describe(const ExportResult& r) {
     } else {
         s += "re-check: skipped\n";
     }
+    if (!r.tensorMix.empty()) s += "tensor types: " + r.tensorMix + "\n";
     if (!r.llamaCpp.empty()) s += "llama.cpp: " + r.llamaCpp + "\n";
     for (const std::string& w : r.warnings) s += "warning: " + w + "\n";
     return s;
@@ -473,7 +532,7 @@ std::string describe(const ExportResult& r) {
 
 ExportResult exportModel(const ExportOptions& o) {
     if (o.out.empty()) throw Error("export: no destination given (--out)");
-    if (o.format == Format::Hf && (o.dtype == ExportDType::Q8_0 || o.dtype == ExportDType::Q4_0))
+    if (o.format == Format::Hf && (o.dtype == ExportDType::Q8_0 || o.dtype == ExportDType::Q4_0 || o.dtype == ExportDType::Q4_K))
         throw Error(std::string("export: a Hugging Face folder stores f32, bf16 or f16 weights, not ") +
                     exportDTypeName(o.dtype) + " (use --format gguf for quantised exports)");
     report(o, "checking", 0.0);

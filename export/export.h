@@ -25,11 +25,12 @@
 namespace swarm::exporter {
 
 enum class Format { Hf, Gguf };
-enum class ExportDType { F32, F16, BF16, Q8_0, Q4_0 };
+// Q4_K is llama.cpp's Q4_K_M mix (llama-quantize ... Q4_K_M, see gguf4kmType in export.cpp).
+enum class ExportDType { F32, F16, BF16, Q8_0, Q4_0, Q4_K };
 
 bool parseFormat(const std::string& s, Format& out);           // "hf", "gguf"
 const char* formatName(Format f);
-bool parseExportDType(const std::string& s, ExportDType& out); // f32, f16, bf16, q8_0 (q8), q4_0 (q4)
+bool parseExportDType(const std::string& s, ExportDType& out); // f32, f16, bf16, q8_0 (q8), q4_0 (q4), q4_k (q4_k_m)
 const char* exportDTypeName(ExportDType t);                    // "f32", ...
 
 // What llama.cpp a GGUF export needs (also written into the model card).
@@ -87,6 +88,9 @@ struct ExportResult {
     RecheckResult recheck;
     std::string sourceModelDir;
     std::string llamaCpp;             // kLlamaCppRequirement for GGUF, empty for HF
+    // GGUF: the tensor types the file holds, e.g. "Q4_K x 84 (61.2 MiB), Q5_0 x 12 (...), ..."
+    // (quantised mixes name every type, so that a fallback is visible).
+    std::string tensorMix;
     std::vector<std::string> warnings;
 };
 

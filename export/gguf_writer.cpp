@@ -1,9 +1,12 @@
 #include "export/gguf_writer.h"
 
+#include "core/system.h"
+
 #include "core/half.h"
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace swarm::gguf {
 
@@ -230,25 +233,22 @@ void Writer::write(const std::string& path, const std::atomic<bool>* cancel, con
 void encodeRows(TensorType t, const float* x, int64_t rows, int64_t cols, std::vector<uint8_t>& out) {
     const uint64_t n = uint64_t(rows) * uint64_t(cols);
     out.resize(size_t(tensorBytes(t, uint64_t(cols), n)));
-    uint8_t* o = out.data();
-    switch (t) {
-    case TensorType::F32: std::memcpy(o, x, size_t(n) * 4); return;
-    case TensorType::F16:
-        for (uint64_t i = 0; i < n; ++i) {
-            const uint16_t h = floatToF16(x[i]);
-            std::memcpy(o + 2 * i, &h, 2);
-        }
+    if (!isQuantized(t) || rows < 64) {
+        // Rows are whole blocks (tensorBytes checked it), so the rows encode as one.
+        encodeRow(t, x, out.data(), int64_t(n));
         return;
-    case TensorType::BF16:
-        for (uint64_t i = 0; i < n; ++i) {
-            const uint16_t h = floatToBf16(x[i]);
-            std::memcpy(o + 2 * i, &h, 2);
-        }
-        return;
-    // Rows are whole blocks (tensorBytes checked it), so the rows quantise as one.
-    case TensorType::Q8_0: quantizeRowQ8_0(x, reinterpret_cast<BlockQ8_0*>(o), int64_t(n)); return;
-    case TensorType::Q4_0: quantizeRowQ4_0(x, reinterpret_cast<BlockQ4_0*>(o), int64_t(n)); return;
     }
+    // The k-quant reference quantisers search each sub-block's scale (~200 flops a weight): the
+    // rows are shared out among the cores. Each row's bytes depend on that row alone.
+    const size_t perRow = size_t(rowBytes(t, uint64_t(cols)));
+    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(availableCores(), rows / 32));
+    std::vector<std::thread> threads;
+    for (int64_t k = 0; k < workers; ++k)
+        threads.emplace_back([&, k] {
+            for (int64_t r = k * rows / workers; r < (k + 1) * rows / workers; ++r)
+                encodeRow(t, x + r * cols, out.data() + size_t(r) * perRow, cols);
+        });
+    for (std::thread& th : threads) th.join();
 }
 
 } // namespace swarm::gguf

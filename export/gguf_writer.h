@@ -63,7 +63,8 @@ public:
     // UINT32 power of two (>= 8) and sets the alignment.
     void set(const std::string& key, Value value);
     // dims innermost first (dims[0] is the row length). Throws for an empty, too long or
-    // duplicate name, 0 or more than 4 dims, a zero dim, or a quantised row not a multiple of 32.
+    // duplicate name, 0 or more than 4 dims, a zero dim, or a quantised row not a whole number of
+    // blocks (32 values, 256 for the k-quants).
     void addTensor(const std::string& name, const std::vector<uint64_t>& dims, TensorType type, Producer produce);
 
     uint64_t dataOffset() const;                 // where the data section starts
@@ -91,7 +92,7 @@ private:
     std::string header() const;
 };
 
-// Float rows to any tensor type (F16/BF16 round to nearest even, Q8_0/Q4_0 by the reference
+// Float rows to any tensor type (F16/BF16 round to nearest even, the block types by the reference
 // codecs of core/gguf_format.h); out gets the bytes.
 void encodeRows(TensorType t, const float* x, int64_t rows, int64_t cols, std::vector<uint8_t>& out);
 

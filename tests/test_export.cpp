@@ -268,6 +268,53 @@ private slots:
                             expect.size() * sizeof(gguf::BlockQ4_0)) == 0);
     }
 
+    // --dtype q4_k writes llama-quantize's Q4_K_M mix for an 8-expert model: checked tensor by
+    // tensor on a model whose rows k-quants can hold (n_embd 256) except the 96-wide ffn_down.
+    void q4kExportIsLlamaCppsMix() {
+        ModelConfig c = enginetest::kquantConfig();
+        c.num_experts = 8;
+        c.n_layer = 8;                       // "more bits" layers of 8: 0, 3, 6, 7
+        const enginetest::Weights w = enginetest::randomWeights(c, 31);
+        const std::string src = path("src-kquant");
+        enginetest::saveModel(src, c, w, DType::F32, true);
+        const std::string out = path("model-q4k.gguf");
+        exporter::ExportResult res = exportTo(out, exporter::Format::Gguf, exporter::ExportDType::Q4_K, src);
+        qInfo("q4_k: %s", exporter::describe(res).c_str());
+        QVERIFY(contains(res.tensorMix, "Q4_K x ") && contains(res.tensorMix, "Q5_0 x ") && contains(res.tensorMix, "Q6_K x 5 ") &&
+                contains(res.tensorMix, "Q5_K x 8 ") && contains(res.tensorMix, "Q8_0 x "));
+        QVERIFY(contains(exporter::describe(res), "tensor types: "));
+        const PFile f = parseGguf(out);
+        QCOMPARE(f.at("general.file_type").u, uint64_t(15));          // LLAMA_FTYPE_MOSTLY_Q4_K_M
+        auto typeOf = [&](const std::string& name) { return f.tensor(name).type; };
+        QCOMPARE(typeOf("token_embd.weight"), 14u);                     // Q6_K (with 4 more-bits ffn_down_shexp: 5)
+        QCOMPARE(typeOf("output_norm.weight"), 0u);
+        for (int64_t i = 0; i < c.n_layer; ++i) {
+            const std::string b = "blk." + std::to_string(i) + ".";
+            const bool moreBits = i == 0 || i == 3 || i == 6 || i == 7;
+            QCOMPARE(typeOf(b + "attn_q.weight"), 12u);                 // Q4_K
+            QCOMPARE(typeOf(b + "attn_k.weight"), 8u);                  // Q8_0 (8 experts)
+            QCOMPARE(typeOf(b + "attn_v.weight"), 8u);
+            QCOMPARE(typeOf(b + "attn_output.weight"), 13u);            // Q5_K (8 experts)
+            QCOMPARE(typeOf(b + "ffn_gate_exps.weight"), 12u);
+            QCOMPARE(typeOf(b + "ffn_up_shexp.weight"), 12u);
+            QCOMPARE(typeOf(b + "ffn_gate_inp.weight"), 0u);
+            // 96-wide rows: Q6_K -> Q8_0 in the more-bits layers, Q4_K -> Q5_0 elsewhere.
+            QCOMPARE(typeOf(b + "ffn_down_exps.weight"), moreBits ? 8u : 6u);
+            QCOMPARE(typeOf(b + "ffn_down_shexp.weight"), moreBits ? 14u : 12u);   // 256-wide rows: no fallback
+        }
+        // The bytes are the reference quantiser's.
+        const std::vector<float>& q = w.at("transformer.h.1.attn.c_attn.weight");
+        std::vector<gguf::BlockQ4_K> expect(size_t(c.n_embd * c.n_embd) / 256);
+        gguf::quantizeRowQ4_K(q.data(), expect.data(), c.n_embd * c.n_embd);
+        QVERIFY(std::memcmp(f.bytes.data() + f.dataStart + f.tensor("blk.1.attn_q.weight").offset, expect.data(),
+                            expect.size() * sizeof(gguf::BlockQ4_K)) == 0);
+        // Re-checked like every export: Q4_K_M sits between Q8_0 and Q4_0 here.
+        QVERIFY(res.rechecked);
+        QVERIFY2(res.recheck.maxAbsDiff <= 2e-1, qPrintable(QString::number(res.recheck.maxAbsDiff)));
+        QVERIFY(res.recheck.top1Agreement >= 0.6);
+        QVERIFY_THROWS_EXCEPTION(Error, exportTo(path("hf-q4k"), exporter::Format::Hf, exporter::ExportDType::Q4_K, src));
+    }
+
     // Bounds: measured on this random model (logits up to 1.6; 109 positions) with about 3x margin:
     //   f32 0 -> 1e-5, f16 3.0e-4 -> 1e-3, bf16 2.7e-3 -> 1e-2, q8_0 3.0e-2 -> 1e-1, q4_0 7.2e-2 -> 2e-1.
     void exportedLogitsMatchTheSource_data() {
@@ -279,6 +326,7 @@ private slots:
         QTest::newRow("bf16") << int(exporter::ExportDType::BF16) << 1e-2 << 0.9;
         QTest::newRow("q8_0") << int(exporter::ExportDType::Q8_0) << 1e-1 << 0.9;
         QTest::newRow("q4_0") << int(exporter::ExportDType::Q4_0) << 2e-1 << 0.6;
+        QTest::newRow("q4_k") << int(exporter::ExportDType::Q4_K) << 2e-1 << 0.6;
     }
     void exportedLogitsMatchTheSource() {
         QFETCH(int, dtype);

@@ -5,6 +5,7 @@
 #include "model/runtime.h"
 #include "core/error.h"
 #include "core/atomic_file.h"
+#include "test_util.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -15,19 +16,7 @@ using namespace swarm;
 
 namespace {
 
-ModelConfig smallConfig() {
-    ModelConfig c = ModelConfig::preset("tiny");
-    c.n_layer = 2;
-    c.n_embd = 64;
-    c.n_head = 4;
-    c.head_dim = 16;
-    c.num_experts = 4;
-    c.top_k = 2;
-    c.expert_intermediate_size = 48;
-    c.shared_expert_intermediate_size = 32;
-    c.block_size = 64;
-    return c;
-}
+ModelConfig smallConfig() { return test::smallConfig(48, 32, 64); }
 
 torch::Tensor rmsnormRef(const torch::Tensor& x, const torch::Tensor& w) {
     return x / torch::sqrt(x.pow(2).mean() + 1e-5) * w;

@@ -11,6 +11,7 @@
 #include "model/runtime.h"
 #include "training/expert_health.h"
 #include "training/run_folder.h"
+#include "test_util.h"
 
 #include <QDir>
 #include <QFile>
@@ -28,19 +29,7 @@ using namespace swarm;
 
 namespace {
 
-ModelConfig smallModel() {
-    ModelConfig c = ModelConfig::preset("tiny");
-    c.n_layer = 2;
-    c.n_embd = 64;
-    c.n_head = 4;
-    c.head_dim = 16;
-    c.num_experts = 4;
-    c.top_k = 2;
-    c.expert_intermediate_size = 64;
-    c.shared_expert_intermediate_size = 64;
-    c.block_size = 128;
-    return c;
-}
+ModelConfig smallModel() { return test::smallConfig(64, 64, 128); }
 
 std::string makeBaseModel(const QTemporaryDir& tmp, const char* name, uint64_t seed = 1) {
     EveModel m(smallModel());

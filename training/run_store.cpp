@@ -230,91 +230,8 @@ void RunRecorder::worker() {
         }
         if (project && !batch.empty()) {
             try {
-                sqlite3* db = project->handle();
-                SqlTransaction tx(db);
-                for (Item& item : batch) {
-                    switch (item.kind) {
-                    case Item::Start: {
-                        const json& m = item.manifest;
-                        const std::string now = utcTimestamp();
-                        if (runId_ == 0) {
-                            SqlStatement ins(db,
-                                "INSERT INTO runs (name, run_dir, dataset_id, base_model, config_json, model_config_json, "
-                                "status, created_at, updated_at, total_steps, device) "
-                                "VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, 'running', ?, ?, ?, ?)");
-                            ins.bind(1, runName_).bind(2, runDir_)
-                                .bind(3, m.contains("dataset") ? m["dataset"].value("id", int64_t(0)) : int64_t(0))
-                                .bind(4, m.value("base_model", "")).bind(5, m["config"].dump())
-                                .bind(6, m.value("model_config", json::object()).dump()).bind(7, now).bind(8, now)
-                                .bind(9, m.value("total_steps", int64_t(0))).bind(10, m.value("device", ""));
-                            ins.run();
-                            runId_ = sqlite3_last_insert_rowid(db);
-                        } else {
-                            SqlStatement up(db, "UPDATE runs SET status = 'running', updated_at = ? WHERE id = ?");
-                            up.bind(1, now).bind(2, runId_).run();
-                        }
-                        // Steps after the checkpoint we resume from will run again.
-                        SqlStatement del(db, "DELETE FROM run_metrics WHERE run_id = ? AND step > ?");
-                        del.bind(1, runId_).bind(2, item.startStep).run();
-                        break;
-                    }
-                    case Item::Step: {
-                        const StepMetrics& s = item.step;
-                        std::vector<float> share;
-                        for (const auto& layer : s.expertShare)
-                            for (double v : layer) share.push_back(float(v));
-                        std::vector<float> entropy(s.routerEntropy.begin(), s.routerEntropy.end());
-                        SqlStatement ins(db,
-                            "INSERT OR REPLACE INTO run_metrics (run_id, kind, step, epoch, loss, aux_loss, lr, grad_norm, "
-                            "tokens, tokens_per_s, elapsed_s, n_layer, n_expert, expert_share, router_entropy) "
-                            "VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                        std::string shareBlob = floatBlob(share), entropyBlob = floatBlob(entropy);
-                        ins.bind(1, runId_).bind(2, s.step).bind(3, s.epoch).bind(4, s.loss).bind(5, s.auxLoss)
-                            .bind(6, s.lr).bind(7, s.gradNorm).bind(8, s.tokens).bind(9, s.tokensPerSecond)
-                            .bind(10, s.elapsedSeconds).bind(11, int64_t(s.expertShare.size()))
-                            .bind(12, int64_t(s.expertShare.empty() ? 0 : s.expertShare[0].size()))
-                            .bindBlob(13, shareBlob.data(), shareBlob.size())
-                            .bindBlob(14, entropyBlob.data(), entropyBlob.size());
-                        ins.run();
-                        SqlStatement up(db, "UPDATE runs SET steps_done = ?, seconds = ?, train_loss = ?, updated_at = ? WHERE id = ?");
-                        up.bind(1, s.step).bind(2, s.elapsedSeconds).bind(3, s.loss).bind(4, utcTimestamp()).bind(5, runId_).run();
-                        break;
-                    }
-                    case Item::Validation: {
-                        const ValidationMetrics& v = item.validation;
-                        SqlStatement ins(db, "INSERT OR REPLACE INTO run_metrics (run_id, kind, step, epoch, loss, tokens) "
-                                             "VALUES (?, ?, ?, ?, ?, ?)");
-                        ins.bind(1, runId_).bind(2, v.epochEnd ? "val_epoch" : "val").bind(3, v.step).bind(4, v.epoch)
-                            .bind(5, v.loss).bind(6, v.tokens).run();
-                        SqlStatement up(db, "UPDATE runs SET validation_loss = ? WHERE id = ?");
-                        up.bind(1, v.loss).bind(2, runId_).run();
-                        break;
-                    }
-                    case Item::Warning:
-                    case Item::Checkpoint: {
-                        SqlStatement ins(db, "INSERT INTO run_events (run_id, step, kind, message, created_at) VALUES (?, ?, ?, ?, ?)");
-                        ins.bind(1, runId_).bind(2, item.eventStep)
-                            .bind(3, item.kind == Item::Warning ? "warning" : "checkpoint").bind(4, item.text)
-                            .bind(5, utcTimestamp()).run();
-                        if (item.kind == Item::Checkpoint) {
-                            SqlStatement cp(db, "INSERT OR REPLACE INTO run_checkpoints (run_id, step, path, created_at) VALUES (?, ?, ?, ?)");
-                            cp.bind(1, runId_).bind(2, item.eventStep).bind(3, item.text).bind(4, utcTimestamp()).run();
-                        }
-                        break;
-                    }
-                    case Item::Finish: {
-                        const RunResult& r = item.result;
-                        SqlStatement up(db,
-                            "UPDATE runs SET status = ?, steps_done = ?, seconds = ?, train_loss = ?, "
-                            "validation_loss = CASE WHEN ? >= 0 THEN ? ELSE validation_loss END, "
-                            "final_model = NULLIF(?, ''), message = ?, updated_at = ? WHERE id = ?");
-                        up.bind(1, statusName(r.status)).bind(2, r.steps).bind(3, r.seconds).bind(4, r.trainLoss)
-                            .bind(5, r.validationLoss).bind(6, r.validationLoss).bind(7, r.finalModelDir)
-                            .bind(8, r.message).bind(9, utcTimestamp()).bind(10, runId_).run();
-                        break;
-                    }
-                    }
-                }
+                SqlTransaction tx(project->handle());
+                for (const Item& item : batch) writeItem(project->handle(), item);
                 tx.commit();
             } catch (const std::exception& e) {
                 std::lock_guard<std::mutex> lock(mutex_);
@@ -327,6 +244,92 @@ void RunRecorder::worker() {
         }
         drained_.notify_all();
     }
+}
+
+void RunRecorder::writeItem(sqlite3* db, const Item& item) {
+    switch (item.kind) {
+    case Item::Start: writeStart(db, item); return;
+    case Item::Step: writeStep(db, item.step); return;
+    case Item::Validation: writeValidation(db, item.validation); return;
+    case Item::Warning:
+    case Item::Checkpoint: writeEvent(db, item); return;
+    case Item::Finish: writeFinish(db, item.result); return;
+    }
+}
+
+void RunRecorder::writeStart(sqlite3* db, const Item& item) {
+    const json& m = item.manifest;
+    const std::string now = utcTimestamp();
+    if (runId_ == 0) {
+        SqlStatement ins(db,
+            "INSERT INTO runs (name, run_dir, dataset_id, base_model, config_json, model_config_json, "
+            "status, created_at, updated_at, total_steps, device) "
+            "VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, 'running', ?, ?, ?, ?)");
+        ins.bind(1, runName_).bind(2, runDir_)
+            .bind(3, m.contains("dataset") ? m["dataset"].value("id", int64_t(0)) : int64_t(0))
+            .bind(4, m.value("base_model", "")).bind(5, m["config"].dump())
+            .bind(6, m.value("model_config", json::object()).dump()).bind(7, now).bind(8, now)
+            .bind(9, m.value("total_steps", int64_t(0))).bind(10, m.value("device", ""));
+        ins.run();
+        runId_ = sqlite3_last_insert_rowid(db);
+    } else {
+        SqlStatement up(db, "UPDATE runs SET status = 'running', updated_at = ? WHERE id = ?");
+        up.bind(1, now).bind(2, runId_).run();
+    }
+    // Steps after the checkpoint we resume from will run again.
+    SqlStatement del(db, "DELETE FROM run_metrics WHERE run_id = ? AND step > ?");
+    del.bind(1, runId_).bind(2, item.startStep).run();
+}
+
+void RunRecorder::writeStep(sqlite3* db, const StepMetrics& s) {
+    std::vector<float> share;
+    for (const auto& layer : s.expertShare)
+        for (double v : layer) share.push_back(float(v));
+    std::vector<float> entropy(s.routerEntropy.begin(), s.routerEntropy.end());
+    SqlStatement ins(db,
+        "INSERT OR REPLACE INTO run_metrics (run_id, kind, step, epoch, loss, aux_loss, lr, grad_norm, "
+        "tokens, tokens_per_s, elapsed_s, n_layer, n_expert, expert_share, router_entropy) "
+        "VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    std::string shareBlob = floatBlob(share), entropyBlob = floatBlob(entropy);
+    ins.bind(1, runId_).bind(2, s.step).bind(3, s.epoch).bind(4, s.loss).bind(5, s.auxLoss)
+        .bind(6, s.lr).bind(7, s.gradNorm).bind(8, s.tokens).bind(9, s.tokensPerSecond)
+        .bind(10, s.elapsedSeconds).bind(11, int64_t(s.expertShare.size()))
+        .bind(12, int64_t(s.expertShare.empty() ? 0 : s.expertShare[0].size()))
+        .bindBlob(13, shareBlob.data(), shareBlob.size())
+        .bindBlob(14, entropyBlob.data(), entropyBlob.size());
+    ins.run();
+    SqlStatement up(db, "UPDATE runs SET steps_done = ?, seconds = ?, train_loss = ?, updated_at = ? WHERE id = ?");
+    up.bind(1, s.step).bind(2, s.elapsedSeconds).bind(3, s.loss).bind(4, utcTimestamp()).bind(5, runId_).run();
+}
+
+void RunRecorder::writeValidation(sqlite3* db, const ValidationMetrics& v) {
+    SqlStatement ins(db, "INSERT OR REPLACE INTO run_metrics (run_id, kind, step, epoch, loss, tokens) "
+                         "VALUES (?, ?, ?, ?, ?, ?)");
+    ins.bind(1, runId_).bind(2, v.epochEnd ? "val_epoch" : "val").bind(3, v.step).bind(4, v.epoch)
+        .bind(5, v.loss).bind(6, v.tokens).run();
+    SqlStatement up(db, "UPDATE runs SET validation_loss = ? WHERE id = ?");
+    up.bind(1, v.loss).bind(2, runId_).run();
+}
+
+void RunRecorder::writeEvent(sqlite3* db, const Item& item) {
+    SqlStatement ins(db, "INSERT INTO run_events (run_id, step, kind, message, created_at) VALUES (?, ?, ?, ?, ?)");
+    ins.bind(1, runId_).bind(2, item.eventStep)
+        .bind(3, item.kind == Item::Warning ? "warning" : "checkpoint").bind(4, item.text)
+        .bind(5, utcTimestamp()).run();
+    if (item.kind == Item::Checkpoint) {
+        SqlStatement cp(db, "INSERT OR REPLACE INTO run_checkpoints (run_id, step, path, created_at) VALUES (?, ?, ?, ?)");
+        cp.bind(1, runId_).bind(2, item.eventStep).bind(3, item.text).bind(4, utcTimestamp()).run();
+    }
+}
+
+void RunRecorder::writeFinish(sqlite3* db, const RunResult& r) {
+    SqlStatement up(db,
+        "UPDATE runs SET status = ?, steps_done = ?, seconds = ?, train_loss = ?, "
+        "validation_loss = CASE WHEN ? >= 0 THEN ? ELSE validation_loss END, "
+        "final_model = NULLIF(?, ''), message = ?, updated_at = ? WHERE id = ?");
+    up.bind(1, statusName(r.status)).bind(2, r.steps).bind(3, r.seconds).bind(4, r.trainLoss)
+        .bind(5, r.validationLoss).bind(6, r.validationLoss).bind(7, r.finalModelDir)
+        .bind(8, r.message).bind(9, utcTimestamp()).bind(10, runId_).run();
 }
 
 } // namespace swarm

@@ -83,6 +83,13 @@ public:
 private:
     struct Item;
     void worker();
+    // One queued event into the project (inside the worker's transaction).
+    void writeItem(sqlite3* db, const Item& item);
+    void writeStart(sqlite3* db, const Item& item);
+    void writeStep(sqlite3* db, const StepMetrics& s);
+    void writeValidation(sqlite3* db, const ValidationMetrics& v);
+    void writeEvent(sqlite3* db, const Item& item);
+    void writeFinish(sqlite3* db, const RunResult& r);
     void enqueue(Item item);
 
     std::string projectPath_, runDir_, runName_;

@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hf_hub.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -105,6 +106,14 @@ ModelLocation locateModel(const std::string& input, WithoutFinal withoutFinal) {
         m.kind = ModelLocation::Kind::Gguf;
         m.modelPath = p.string();
         m.name = folderName(p);
+        return m;
+    }
+    if (!isDir(p) && hub::looksLikeRepoId(input)) {
+        // org/name[@revision]: a Hugging Face model repo, through the standard cache (downloaded
+        // into it only when missing and not offline).
+        const hub::Snapshot s = hub::resolveModel(hub::parseRepoId(input, hub::RepoType::Model), hub::hubOptionsFromEnvironment());
+        m.modelPath = s.dir;
+        m.name = input;
         return m;
     }
     if (!isDir(p)) throw Error("model '" + input + "': no such model folder, run folder or file");

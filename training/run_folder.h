@@ -62,7 +62,9 @@ struct ModelLocation {
 const char* kindName(ModelLocation::Kind k);   // "hf", "run", "checkpoint", "gguf"
 
 enum class WithoutFinal { Refuse, UseLatestCheckpoint };
-// Accepts a Hugging Face model folder (config.json), a .gguf file, a run folder (its final/, or
+// Accepts a Hugging Face model folder (config.json), a Hugging Face repo id "org/name[@revision]"
+// when no such path exists (core/hf_hub.h: the standard cache, downloading only what it lacks),
+// a .gguf file, a run folder (its final/, or
 // with UseLatestCheckpoint its newest checkpoint while the run has no final model), RUN/final and
 // RUN/checkpoints/step-N. Throws swarm::Error naming the path and what it lacks.
 ModelLocation locateModel(const std::string& path, WithoutFinal withoutFinal);

@@ -12,6 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev
   libsqlite3-dev
   libcpp-httplib-dev            # swarm serve (serve/server.cpp)
+  libcurl4-openssl-dev libssl-dev   # the Hugging Face Hub client and its checksums (core/http_client.cpp, core/digest.cpp)
+  libsnappy-dev libzstd-dev zlib1g-dev   # Parquet pages: Snappy, Zstd, Gzip (datasets/parquet_column.cpp)
   xvfb xauth
 )
 

@@ -25,8 +25,48 @@
 
 namespace swarm::ui {
 
+namespace {
+
+// HTML of an example's tokens: masked (prompt) tokens grey, trained tokens highlighted.
+QString maskPreviewHtml(const Gpt2Tokenizer& tokenizer, const std::vector<int32_t>& ids, int32_t promptLen) {
+    QString html = "<div style='font-family: monospace; line-height: 160%;'>";
+    for (size_t t = 0; t < ids.size(); ++t) {
+        QString piece = QString::fromUtf8(tokenizer.tokenBytes(ids[t]).c_str()).toHtmlEscaped();
+        piece.replace(' ', "&middot;").replace('\n', "&#8629;<br>");
+        if (ids[t] == Gpt2Tokenizer::kEndOfText) piece = "&lt;|endoftext|&gt;";
+        const bool trained = int32_t(t) >= promptLen;
+        html += trained ? QString("<span style='background:#cde7c5; color:#143d0c;' title='trained: %1'>%2</span>").arg(ids[t]).arg(piece)
+                        : QString("<span style='background:#e4e6ea; color:#6b7280;' title='masked (-100): %1'>%2</span>").arg(ids[t]).arg(piece);
+    }
+    html += "</div><p><span style='background:#e4e6ea; color:#6b7280;'>&nbsp;masked&nbsp;</span> prompt tokens carry no loss; "
+            "<span style='background:#cde7c5; color:#143d0c;'>&nbsp;trained&nbsp;</span> tokens are the response and &lt;|endoftext|&gt;.</p>";
+    return html;
+}
+
+} // namespace
+
 DatasetsPage::DatasetsPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), jobs_(jobs) {
     setObjectName("datasetsPage");
+    mask_ = new QTextBrowser;
+    mask_->setObjectName("maskPreview");
+    auto* tabs = new QTabWidget;
+    tabs->setObjectName("datasetTabs");
+    tabs->addTab(buildExamples(), tr("Examples"));
+    tabs->addTab(buildReport(), tr("Validation report"));
+    tabs->addTab(mask_, tr("Mask preview"));
+
+    auto* split = new QSplitter;
+    split->addWidget(buildDatasetList());
+    split->addWidget(tabs);
+    split->setStretchFactor(1, 1);
+    split->setSizes({240, 900});
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(split);
+    setProject({});
+}
+
+// The project's datasets with the import and delete buttons.
+QWidget* DatasetsPage::buildDatasetList() {
     list_ = new QListWidget;
     list_->setObjectName("datasetList");
     importButton_ = new QPushButton(tr("Import\u2026"));
@@ -36,15 +76,22 @@ DatasetsPage::DatasetsPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     deleteButton_ = new QPushButton(tr("Delete"));
     deleteButton_->setObjectName("deleteDatasetButton");
     auto* left = new QWidget;
-    auto* leftLayout = new QVBoxLayout(left);
-    leftLayout->setContentsMargins(0, 0, 0, 0);
-    leftLayout->addWidget(new QLabel(tr("<b>Datasets</b>")));
-    leftLayout->addWidget(list_, 1);
+    auto* layout = new QVBoxLayout(left);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(new QLabel(tr("<b>Datasets</b>")));
+    layout->addWidget(list_, 1);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(importButton_);
     buttons->addWidget(deleteButton_);
-    leftLayout->addLayout(buttons);
+    layout->addLayout(buttons);
+    connect(importButton_, &QPushButton::clicked, this, &DatasetsPage::openImportDialog);
+    connect(deleteButton_, &QPushButton::clicked, this, &DatasetsPage::deleteSelected);
+    connect(list_, &QListWidget::currentRowChanged, this, &DatasetsPage::showSelectedDataset);
+    return left;
+}
 
+// The selected dataset's examples, paged from the project, filtered by split.
+QWidget* DatasetsPage::buildExamples() {
     splitFilter_ = new QComboBox;
     splitFilter_->setObjectName("splitFilter");
     splitFilter_->addItem(tr("All splits"), -1);
@@ -63,14 +110,20 @@ DatasetsPage::DatasetsPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     table_->horizontalHeader()->setSectionResizeMode(DatasetTableModel::Prompt, QHeaderView::Stretch);
     table_->horizontalHeader()->setSectionResizeMode(DatasetTableModel::Response, QHeaderView::Stretch);
     auto* examples = new QWidget;
-    auto* exLayout = new QVBoxLayout(examples);
+    auto* layout = new QVBoxLayout(examples);
     auto* filterRow = new QHBoxLayout;
     filterRow->addWidget(new QLabel(tr("Show")));
     filterRow->addWidget(splitFilter_);
     filterRow->addStretch(1);
-    exLayout->addLayout(filterRow);
-    exLayout->addWidget(table_, 1);
+    layout->addLayout(filterRow);
+    layout->addWidget(table_, 1);
+    connect(splitFilter_, &QComboBox::currentIndexChanged, this, &DatasetsPage::showSelectedDataset);
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &DatasetsPage::showMaskPreview);
+    return examples;
+}
 
+// The validation report: the summary, the token-length histogram and the rejected rows.
+QWidget* DatasetsPage::buildReport() {
     summary_ = new QTextBrowser;
     summary_->setObjectName("reportSummary");
     histogram_ = new QCustomPlot;
@@ -92,30 +145,7 @@ DatasetsPage::DatasetsPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), 
     report->addWidget(histogram_);
     report->addWidget(rejectedView);
     report->setSizes({220, 260, 160});
-
-    mask_ = new QTextBrowser;
-    mask_->setObjectName("maskPreview");
-
-    auto* tabs = new QTabWidget;
-    tabs->setObjectName("datasetTabs");
-    tabs->addTab(examples, tr("Examples"));
-    tabs->addTab(report, tr("Validation report"));
-    tabs->addTab(mask_, tr("Mask preview"));
-
-    auto* split = new QSplitter;
-    split->addWidget(left);
-    split->addWidget(tabs);
-    split->setStretchFactor(1, 1);
-    split->setSizes({240, 900});
-    auto* layout = new QVBoxLayout(this);
-    layout->addWidget(split);
-
-    connect(importButton_, &QPushButton::clicked, this, &DatasetsPage::openImportDialog);
-    connect(deleteButton_, &QPushButton::clicked, this, &DatasetsPage::deleteSelected);
-    connect(list_, &QListWidget::currentRowChanged, this, &DatasetsPage::showSelectedDataset);
-    connect(splitFilter_, &QComboBox::currentIndexChanged, this, &DatasetsPage::showSelectedDataset);
-    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &DatasetsPage::showMaskPreview);
-    setProject({});
+    return report;
 }
 
 DatasetsPage::~DatasetsPage() = default;
@@ -225,21 +255,6 @@ void DatasetsPage::showReport(const DatasetInfo& ds) {
     histogram_->replot();
 
     rejected_->setRecords(DatasetStore(*store_).rejectedRows(ds.id, 1000));
-}
-
-QString maskPreviewHtml(const Gpt2Tokenizer& tokenizer, const std::vector<int32_t>& ids, int32_t promptLen) {
-    QString html = "<div style='font-family: monospace; line-height: 160%;'>";
-    for (size_t t = 0; t < ids.size(); ++t) {
-        QString piece = QString::fromUtf8(tokenizer.tokenBytes(ids[t]).c_str()).toHtmlEscaped();
-        piece.replace(' ', "&middot;").replace('\n', "&#8629;<br>");
-        if (ids[t] == Gpt2Tokenizer::kEndOfText) piece = "&lt;|endoftext|&gt;";
-        const bool trained = int32_t(t) >= promptLen;
-        html += trained ? QString("<span style='background:#cde7c5; color:#143d0c;' title='trained: %1'>%2</span>").arg(ids[t]).arg(piece)
-                        : QString("<span style='background:#e4e6ea; color:#6b7280;' title='masked (-100): %1'>%2</span>").arg(ids[t]).arg(piece);
-    }
-    html += "</div><p><span style='background:#e4e6ea; color:#6b7280;'>&nbsp;masked&nbsp;</span> prompt tokens carry no loss; "
-            "<span style='background:#cde7c5; color:#143d0c;'>&nbsp;trained&nbsp;</span> tokens are the response and &lt;|endoftext|&gt;.</p>";
-    return html;
 }
 
 void DatasetsPage::showMaskPreview() {

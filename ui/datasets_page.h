@@ -45,6 +45,9 @@ private slots:
     void showMaskPreview();
 
 private:
+    QWidget* buildDatasetList();
+    QWidget* buildExamples();
+    QWidget* buildReport();
     void reloadList(const QString& select = {});
     void showReport(const DatasetInfo& ds);
     const Gpt2Tokenizer& tokenizer();
@@ -64,8 +67,5 @@ private:
     RecordTableModel<RejectedRow>* rejected_;
     QTextBrowser* mask_;
 };
-
-// HTML of an example's tokens: masked (prompt) tokens grey, trained tokens highlighted.
-QString maskPreviewHtml(const Gpt2Tokenizer& tokenizer, const std::vector<int32_t>& ids, int32_t promptLen);
 
 } // namespace swarm::ui

@@ -4,6 +4,7 @@
 #include "ui/job_runner.h"
 #include "ui/record_table_model.h"
 
+#include "core/format.h"
 #include "core/project_store.h"
 #include "eval/compare.h"
 #include "eval/harness.h"
@@ -211,8 +212,8 @@ bool EvaluatePage::startEvaluation() {
             cb.cancel = job.cancelFlag();
             cb.progress = [&job, m, n = models.size()](const eval::EvalProgress& p) {
                 const double f = (double(m) + (p.total > 0 ? double(p.done) / double(p.total) : 0.0)) / double(n);
-                job.report(f, QString("model %1/%2: %3/%4 examples, ETA %5 s").arg(m + 1).arg(n).arg(p.done).arg(p.total)
-                                  .arg(p.etaSeconds < 0 ? QString("?") : QString::number(int(p.etaSeconds))));
+                job.report(f, QString("model %1/%2: %3/%4 examples, ETA %5").arg(m + 1).arg(n).arg(p.done).arg(p.total)
+                                  .arg(QString::fromStdString(formatDuration(p.etaSeconds))));
             };
             eval::EvalRunInfo run = eval::evaluate(store, models[m], dataset, settings, cb);
             if (run.status == "cancelled") throw Error("evaluation cancelled; finished examples are kept for the next run");

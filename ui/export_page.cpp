@@ -3,6 +3,7 @@
 #include "ui/app_settings.h"
 #include "ui/job_runner.h"
 
+#include "core/format.h"
 #include "core/project_store.h"
 #include "export/export.h"
 #include "training/run_store.h"
@@ -161,10 +162,9 @@ bool ExportPage::startExport() {
         opts.cancel = job.cancelFlag();
         opts.progress = [&job](const exporter::ExportProgress& p) { job.report(p.fraction, QString::fromStdString(p.stage)); };
         exporter::ExportResult r = exporter::exportModel(opts);
-        QString text = QString("Wrote %1\n%2 bytes (%3 MiB) in %4 s\n")
-                           .arg(QString::fromStdString(r.path))
-                           .arg(r.bytes)
-                           .arg(double(r.bytes) / (1 << 20), 0, 'f', 1)
+        QString text = QString("Wrote %1\n%2 bytes (%3) in %4 s\n")
+                           .arg(QString::fromStdString(r.path), QString::fromStdString(withThousands(int64_t(r.bytes))),
+                                QString::fromStdString(formatBytes(r.bytes)))
                            .arg(r.exportSeconds, 0, 'f', 1);
         if (r.rechecked)
             text += QString("Re-check against the source (%1 prompts, %2 positions): max |logit diff| %3, mean %4, "

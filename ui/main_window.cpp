@@ -69,7 +69,19 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
     connect(rail_, &QListWidget::currentRowChanged, stack_, &QStackedWidget::setCurrentIndex);
     rail_->setCurrentRow(0);
 
-    // Menus and shortcuts.
+    buildMenus();
+    buildStatusBar();
+    connectPages();
+
+    QSettings s;
+    if (!restoreGeometry(s.value("window/geometry").toByteArray())) resize(1280, 800);
+    restoreState(s.value("window/state").toByteArray());
+}
+
+MainWindow::~MainWindow() = default;
+
+// File (projects, settings, quit) and View (a page per Ctrl+N).
+void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("&New project\u2026"), QKeySequence::New, this, &MainWindow::newProject);
     file->addAction(tr("&Open project\u2026"), QKeySequence::Open, this, &MainWindow::openProjectDialog);
@@ -84,8 +96,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
         view->addAction(rail_->item(i)->text(), QKeySequence(QString("Ctrl+%1").arg(i + 1)), this, [this, key] { showPage(key); });
     }
     rebuildRecentMenu();
+}
 
-    // Status bar: the running job, its progress and a cancel button.
+// The running job, its progress and a cancel button.
+void MainWindow::buildStatusBar() {
     jobLabel_ = new QLabel;
     jobLabel_->setObjectName("jobLabel");
     jobProgress_ = new QProgressBar;
@@ -109,22 +123,22 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
         setJob(false, {});
         statusBar()->showMessage(message, 8000);
     });
+}
+
+// What one page does that others show: status messages, datasets and runs that changed.
+void MainWindow::connectPages() {
     connect(train_, &TrainPage::jobStateChanged, this, &MainWindow::setJob);
-    connect(train_, &TrainPage::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
-    connect(datasets_, &DatasetsPage::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(datasets_, &DatasetsPage::status, this, &MainWindow::showStatus);
+    connect(train_, &TrainPage::status, this, &MainWindow::showStatus);
+    connect(evaluate_, &EvaluatePage::status, this, &MainWindow::showStatus);
+    connect(playground_, &PlaygroundPage::status, this, &MainWindow::showStatus);
+    connect(swarm_, &SwarmPage::status, this, &MainWindow::showStatus);
+    connect(export_, &ExportPage::status, this, &MainWindow::showStatus);
     connect(datasets_, &DatasetsPage::datasetsChanged, train_, &TrainPage::reloadDatasets);
     connect(datasets_, &DatasetsPage::datasetsChanged, evaluate_, &EvaluatePage::reloadDatasets);
     connect(train_, &TrainPage::runFinished, export_, &ExportPage::reloadRuns);
     connect(train_, &TrainPage::runFinished, evaluate_, &EvaluatePage::reloadDatasets);
-    for (auto* page : std::initializer_list<QObject*>{evaluate_, playground_, swarm_, export_})
-        connect(page, SIGNAL(status(QString)), this, SLOT(showStatus(QString)));
-
-    QSettings s;
-    if (!restoreGeometry(s.value("window/geometry").toByteArray())) resize(1280, 800);
-    restoreState(s.value("window/state").toByteArray());
 }
-
-MainWindow::~MainWindow() = default;
 
 void MainWindow::addPage(const QString& key, const QString& title, QWidget* page) {
     keys_ << key;
@@ -163,7 +177,6 @@ bool MainWindow::openProject(const QString& pathIn) {
         QMessageBox::warning(this, tr("Open project"), QString::fromUtf8(e.what()));
         return false;
     }
-    projectPath_ = path;
     setWindowTitle(QString("%1 \u2014 Swarm Workbench").arg(QFileInfo(path).fileName()));
     AppSettings settings = AppSettings::load();
     settings.addRecentProject(path);

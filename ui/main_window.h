@@ -27,16 +27,10 @@ public:
 
     // Opens the project file, creating it when it does not exist. Returns false (and says why) on failure.
     bool openProject(const QString& path);
-    const QString& projectPath() const { return projectPath_; }
     bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "swarm", "export"
     QStringList pageNames() const;
 
-    DatasetsPage* datasetsPage() const { return datasets_; }
-    TrainPage* trainPage() const { return train_; }
-    EvaluatePage* evaluatePage() const { return evaluate_; }
-    PlaygroundPage* playgroundPage() const { return playground_; }
     SwarmPage* swarmPage() const { return swarm_; }
-    ExportPage* exportPage() const { return export_; }
     JobRunner* jobs() const { return jobs_; }
 
 protected:
@@ -49,11 +43,13 @@ private slots:
     void showStatus(const QString& message);
 
 private:
+    void buildMenus();
+    void buildStatusBar();
+    void connectPages();
     void addPage(const QString& key, const QString& title, QWidget* page);
     void rebuildRecentMenu();
     void setJob(bool running, const QString& title);
 
-    QString projectPath_;
     JobRunner* jobs_;
     QListWidget* rail_;
     QStackedWidget* stack_;

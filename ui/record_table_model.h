@@ -34,7 +34,6 @@ public:
         records_ = std::move(records);
         endResetModel();
     }
-    const std::vector<Record>& records() const { return records_; }
     // The record shown in `row`, or null outside the table.
     const Record* recordAt(int row) const { return row >= 0 && row < int(records_.size()) ? &records_[size_t(row)] : nullptr; }
 

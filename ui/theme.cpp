@@ -11,8 +11,6 @@ namespace {
 bool g_dark = false;
 }
 
-bool darkTheme() { return g_dark; }
-
 void applyTheme(const QString& name) {
     g_dark = name == "dark";
     QApplication::setStyle(QStyleFactory::create("Fusion"));

@@ -8,7 +8,6 @@ class QCustomPlot;
 namespace swarm::ui {
 
 void applyTheme(const QString& name);        // "light" or "dark"
-bool darkTheme();
 
 // A chart with the workbench's look: labelled axes, grid, legend, interactions.
 void styleChart(QCustomPlot* plot, const QString& xLabel, const QString& yLabel);

@@ -5,11 +5,14 @@
 #include "core/error.h"
 #include "core/format.h"
 #include "core/hf_folder.h"
+#include "core/hf_hub.h"
 #include "core/model_config.h"
 #include "datasets/dataset_import.h"
+#include "datasets/hub_dataset.h"
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <unistd.h>
@@ -48,12 +51,65 @@ const char* kMappingHelp =
     "                            nested fields by path: {chat[0].content}; filters: {tools|json}, |trim, ...\n"
     "  --response-field F        the field holding the response (or --response-template T)\n"
     "  --chat-format T           default 'User: {prompt}\\nAssistant: {response}<|endoftext|>'\n"
-    "  --input-format F          jsonl, json, csv, tsv (default: from the name and content)\n"
+    "  --input-format F          jsonl, json, csv, tsv, parquet (default: from the name and content)\n"
     "  --json-key K              the key of a {\"K\": [...]} wrapper (default: the first array)\n"
     "  --max-len N               tokens per example, at most the model context 2048 (default 1024)\n"
     "  --overlong truncate|drop  over-long rows lose prompt tokens from the start, or are dropped\n"
     "  --max-record-bytes N      a larger record is rejected as too long (default 4 MiB)\n"
     "  (in templates, \\n and \\t are a newline and a tab)\n";
+
+const std::set<std::string> kHubOptions = {"config", "file", "hub-split", "token"};
+
+const char* kHubHelp =
+    "Hugging Face Hub (FILE may be a dataset repo id, org/name[@revision]):\n"
+    "  --split NAME              the split to import (train, validation, test; default train); ratios\n"
+    "                            (--split 0.9,0.05,0.05) still divide it; --hub-split NAME says it alone\n"
+    "  --config C                only the data files of that config (folder), or that config of the\n"
+    "                            Hub's Parquet conversion\n"
+    "  --file F                  this file of the repo, whatever the split\n"
+    "  --token T                 for gated or private repos (default $HF_TOKEN)\n"
+    "  --offline                 the Hugging Face cache only, never the network (also HF_HUB_OFFLINE=1)\n"
+    "  Files come from the standard cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub),\n"
+    "  shared with the Python tools; only what it lacks is downloaded ($HF_ENDPOINT, default huggingface.co).\n";
+
+// "0.9,0.05,0.05" or "90,10": split ratios; anything else given to --split names a Hub split.
+bool isRatioList(const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789.,") == std::string::npos;
+}
+
+bool isRepoSource(const Args& args) {
+    const std::string source = args.positionals()[0];
+    std::error_code ec;
+    return !std::filesystem::exists(source, ec) && hub::looksLikeRepoId(source);
+}
+
+// FILE, or the local file a dataset repo id resolves to (the cache, else the Hub); for a repo,
+// --split NAME (not ratios) or --hub-split NAME picks the split.
+std::string datasetSource(const Args& args, bool quiet) {
+    const std::string source = args.positionals()[0];
+    if (!isRepoSource(args)) {
+        for (const char* o : {"config", "file", "hub-split", "token"})
+            if (args.has(o)) throw Error(std::string("--") + o + " is for a Hugging Face dataset repo id; " + source + " is a file");
+        return source;
+    }
+    std::string split = args.value("hub-split");
+    if (args.has("split") && !isRatioList(args.value("split"))) {
+        if (!split.empty()) throw Error("give the Hub split once: --split NAME or --hub-split NAME");
+        split = args.value("split");
+    }
+    hub::setProcessHubOverrides(args.value("token"), args.flag("offline"));
+    HubDatasetRequest req;
+    req.repo = source;
+    req.config = args.value("config");
+    req.split = split.empty() ? "train" : split;
+    req.file = args.value("file");
+    const HubDatasetFile f = resolveHubDataset(req, hub::hubOptionsFromEnvironment());
+    if (!quiet)
+        std::cerr << "dataset " << source << ": " << f.repoPath << (f.parquetConversion ? " (the Hub's Parquet conversion)" : "")
+                  << " at commit " << f.commit.substr(0, 12) << (f.fromCache ? ", from the Hugging Face cache" : ", downloaded")
+                  << "\n";
+    return f.localPath;
+}
 
 // Fills the mapping part of ImportOptions from the arguments.
 void mappingFromArgs(const Args& args, ImportOptions& o, ProjectStore* store) {
@@ -85,12 +141,13 @@ void mappingFromArgs(const Args& args, ImportOptions& o, ProjectStore* store) {
 // The options of `dataset import` other than the mapping.
 ImportOptions importOptionsFrom(const Args& args, ProjectStore& store) {
     ImportOptions o;
-    o.sourcePath = args.positionals()[0];
     o.name = args.required("name");
+    o.sourcePath = datasetSource(args, args.flag("quiet") || args.flag("json"));
     mappingFromArgs(args, o, &store);
-    if (args.has("split") && args.has("split-column")) throw Error("give --split or --split-column, not both");
+    const bool ratios = args.has("split") && (!isRepoSource(args) || isRatioList(args.value("split")));
+    if (ratios && args.has("split-column")) throw Error("give --split or --split-column, not both");
     if (args.has("split-column")) o.split = SplitSpec::fromColumn(args.value("split-column"));
-    else if (args.has("split")) o.split = SplitSpec::parse(args.value("split"));
+    else if (ratios) o.split = SplitSpec::parse(args.value("split"));
     o.seed = uint64_t(args.integer("seed", 42, 0, (long long)(~0ull >> 1)));
     o.dropDuplicates = !args.flag("keep-duplicates");
     o.threads = int(args.integer("threads", 0, 0, 256));
@@ -207,7 +264,8 @@ void printFilePreviewText(const std::string& path, const DatasetPreview& pv) {
         std::cout << "mapping: none: " << pv.mappingError << "\n";
     }
     for (const PreviewRow& r : pv.rows) {
-        std::cout << "\nrecord " << r.number << " (line " << r.line << ")";
+        if (pv.format == SourceFormat::Parquet) std::cout << "\nrow " << r.number;
+        else std::cout << "\nrecord " << r.number << " (line " << r.line << ")";
         if (!pv.mapping && r.reason.empty()) {
             std::cout << "\n  " << oneLine(r.record.dump(-1, ' ', false, json::error_handler_t::replace), 600) << "\n";
             continue;
@@ -227,12 +285,14 @@ void printFilePreviewText(const std::string& path, const DatasetPreview& pv) {
 int cmdImport(const Argv& argv) {
     std::set<std::string> values = kMappingOptions;
     values.insert({"project", "name", "split", "split-column", "seed", "threads", "tokenizer"});
-    Args args(argv, values, {"keep-duplicates", "dry-run", "quiet", "json"});
+    values.insert(kHubOptions.begin(), kHubOptions.end());
+    Args args(argv, values, {"keep-duplicates", "dry-run", "quiet", "json", "offline"});
     if (args.help()) {
-        std::cout << "usage: swarm dataset import FILE --project P --name N [--preset NAME | --prompt-template T\n"
+        std::cout << "usage: swarm dataset import FILE|org/name --project P --name N [--preset NAME | --prompt-template T\n"
                      "                            --response-field F] [--max-len N] [--overlong truncate|drop]\n"
                      "                            [--split 0.9,0.05,0.05 | --split-column COL] [--seed N] ...\n"
-                     "Reads FILE (JSONL, JSON, CSV or TSV; UTF-8, BOM or not), maps each record to a prompt and a\n"
+                     "Reads FILE (JSONL, JSON, CSV, TSV or Parquet; UTF-8, BOM or not), or a Hugging Face dataset\n"
+                     "repo's file, maps each record to a prompt and a\n"
                      "response, tokenises it in the chat format with the prompt masked, splits, and stores it in the\n"
                      "project in one transaction (all or nothing). Prints the validation report.\n"
                   << kMappingHelp
@@ -246,10 +306,11 @@ int cmdImport(const Argv& argv) {
                      "  --dry-run              run everything and print the report, then leave the project unchanged\n"
                      "  --threads N            tokeniser threads (default: every core)\n"
                      "  --tokenizer MODEL_DIR  a model folder's tokenizer instead of the bundled GPT-2 one\n"
-                     "  --quiet                no progress on stderr    --json  the report as JSON\n";
+                     "  --quiet                no progress on stderr    --json  the report as JSON\n"
+                  << kHubHelp;
         return 0;
     }
-    if (args.positionals().size() != 1) throw Error("dataset import: expected one FILE (see --help)");
+    if (args.positionals().size() != 1) throw Error("dataset import: expected one FILE or dataset repo id (see --help)");
     const std::string projectPath = args.required("project");
     ProjectStore store = ProjectStore::open(projectPath);
     ImportOptions o = importOptionsFrom(args, store);
@@ -278,21 +339,22 @@ int cmdImport(const Argv& argv) {
 int cmdPreview(const Argv& argv) {
     std::set<std::string> values = kMappingOptions;
     values.insert({"project", "rows", "split", "offset", "tokenizer"});
-    Args args(argv, values, {"json"});
+    values.insert(kHubOptions.begin(), kHubOptions.end());
+    Args args(argv, values, {"json", "offline"});
     if (args.help()) {
-        std::cout << "usage: swarm dataset preview FILE [--rows N] [mapping options] [--json]\n"
+        std::cout << "usage: swarm dataset preview FILE|org/name [--rows N] [mapping options] [--json]\n"
                      "       swarm dataset preview NAME --project P [--rows N] [--split S] [--offset K]\n"
                      "The first rows of FILE as the import would see them (format, columns, detected preset, the\n"
                      "rendered prompt and response with token counts, or why a row would be rejected), before\n"
                      "importing; with --project, the first examples of an imported dataset.\n"
-                  << kMappingHelp;
+                  << kMappingHelp << kHubHelp;
         return 0;
     }
     if (args.positionals().size() != 1) throw Error("dataset preview: expected one FILE or dataset NAME (see --help)");
     const int rows = int(args.integer("rows", 5, 1, 100000));
     if (args.has("project")) return previewStoredDataset(args, rows);
     ImportOptions o;
-    o.sourcePath = args.positionals()[0];
+    o.sourcePath = datasetSource(args, args.flag("json"));
     mappingFromArgs(args, o, nullptr);
     const Gpt2Tokenizer tok = tokenizerFrom(args);
     const DatasetPreview pv = previewDataset(o, &tok, rows);

@@ -5,11 +5,17 @@
 
 #include "export/export.h"
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hf_hub.h"
+#include "core/hf_upload.h"
+#include "core/model_config.h"
 #include "export/gguf_writer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <unistd.h>
 
@@ -38,7 +44,52 @@ const char* kExportHelp =
     "                 (default: the project recorded in the run)\n"
     "  --threads N    re-check threads (default 0: all cores)\n"
     "The export is written under a temporary name beside PATH and renamed when complete: a failure or\n"
-    "Ctrl-C leaves nothing behind.\n";
+    "Ctrl-C leaves nothing behind.\n"
+    "Publishing (Hugging Face Hub, through its commit API; needs a write token):\n"
+    "  --push org/name[@branch]  after the export, create or update that model repo with the exported\n"
+    "                 files (hf: the folder with its model card; gguf: the file and a README.md card)\n"
+    "  --token T      the write token (default $HF_TOKEN)    --commit-message M  the commit's summary\n"
+    "  ($HF_ENDPOINT picks the server, default huggingface.co)\n";
+
+// --push: the exported files (and for GGUF a model card) committed to a model repo.
+void pushExport(const Args& args, const exporter::ExportOptions& o, const exporter::ExportResult& r) {
+    namespace fs = std::filesystem;
+    const hub::RepoId repo = hub::parseRepoId(args.value("push"), hub::RepoType::Model);
+    hub::setProcessHubOverrides(args.value("token"), false);
+    const hub::HubOptions hubOptions = hub::hubOptionsFromEnvironment();
+    std::vector<hub::UploadFile> files;
+    std::string cardPath;
+    if (r.format == exporter::Format::Hf) {
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(r.path))
+            if (e.is_regular_file()) names.push_back(e.path().filename().string());
+        std::sort(names.begin(), names.end());
+        for (const std::string& n : names) files.push_back({(fs::path(r.path) / n).string(), n});
+    } else {
+        files.push_back({r.path, fs::path(r.path).filename().string()});
+        // A GGUF file carries no card: write the one an HF export would have, beside it, for the push.
+        const exporter::ModelSource src = exporter::resolveSource(o.source);
+        const ModelConfig config = ModelConfig::load((fs::path(src.modelDir) / "config.json").string());
+        cardPath = r.path + ".README.md";
+        writeFileAtomically(cardPath, exporter::modelCard(src, config, o, r.rechecked ? &r.recheck : nullptr));
+        files.push_back({cardPath, "README.md"});
+    }
+    const std::string summary =
+        args.value("commit-message", "Upload " + fs::path(r.path).filename().string() + " (exported by Swarm Workbench)");
+    std::cerr << "pushing " << files.size() << " files to " << hubOptions.endpoint << "/" << repo.id << "...\n";
+    hub::PushResult pushed;
+    try {
+        pushed = hub::pushFiles(repo, files, summary, "", hubOptions);
+    } catch (...) {
+        if (!cardPath.empty()) fs::remove(cardPath);
+        throw;
+    }
+    if (!cardPath.empty()) fs::remove(cardPath);
+    std::cout << "pushed to " << repo.id << (pushed.createdRepo ? " (new repo)" : "") << ": commit " << pushed.commit << ", "
+              << pushed.inlineFiles.size() << " files in the commit, " << pushed.lfsUploaded.size() << " uploaded through LFS"
+              << (pushed.lfsAlreadyThere.empty() ? "" : ", " + std::to_string(pushed.lfsAlreadyThere.size()) + " already on the Hub")
+              << (pushed.commitUrl.empty() ? "" : "\n  " + pushed.commitUrl) << "\n";
+}
 
 std::atomic<bool> gCancel{false};
 void onExportInterrupt(int) { gCancel.store(true); }
@@ -46,7 +97,7 @@ void onExportInterrupt(int) { gCancel.store(true); }
 } // namespace
 
 int runExport(const Argv& argv) {
-    Args args(argv, {"format", "out", "dtype", "project", "threads"}, {"no-recheck"});
+    Args args(argv, {"format", "out", "dtype", "project", "threads", "push", "token", "commit-message"}, {"no-recheck"});
     if (args.help()) {
         std::cout << kExportHelp;
         return 0;
@@ -54,6 +105,14 @@ int runExport(const Argv& argv) {
     if (args.positionals().size() != 1)
         throw Error(args.positionals().empty() ? "export: expected a MODEL (see --help)"
                                                : "export: unexpected argument '" + args.positionals()[1] + "'");
+    if (args.has("push")) {
+        // Checked before the export, not after minutes of it.
+        hub::parseRepoId(args.value("push"), hub::RepoType::Model);
+        hub::setProcessHubOverrides(args.value("token"), false);
+        const hub::HubOptions h = hub::hubOptionsFromEnvironment();
+        if (h.offline) throw Error("--push " + args.value("push") + ": offline mode is on (HF_HUB_OFFLINE=1)");
+        if (h.token.empty()) throw Error("--push " + args.value("push") + " needs a write token: set HF_TOKEN or give --token");
+    }
     exporter::ExportOptions o;
     o.source = args.positionals()[0];
     const std::string format = args.required("format");
@@ -82,6 +141,7 @@ int runExport(const Argv& argv) {
         ::sigaction(SIGINT, &old, nullptr);
         if (tty) std::cerr << "\n";
         std::cout << exporter::describe(r);
+        if (args.has("push")) pushExport(args, o, r);
         return 0;
     } catch (...) {
         ::sigaction(SIGINT, &old, nullptr);

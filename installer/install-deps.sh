@@ -17,6 +17,15 @@ PACKAGES=(
   xvfb xauth
 )
 
+# --- issue 17 (engine on ARM), test-only: test_engine_aarch64 cross-builds the engine for
+# aarch64 and runs its tests under qemu-user (engine/aarch64/run-tests.sh). Debian 12's own
+# packages (the cross g++ brings the arm64 libc and libstdc++ into /usr/aarch64-linux-gnu).
+PACKAGES+=(
+  g++-aarch64-linux-gnu
+  qemu-user-static
+)
+# --- end issue 17
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -247,7 +247,19 @@ private slots:
         QCOMPARE(gguf::tensorBytes(gguf::TensorType::Q4_0, 32, 64), uint64_t(2 * 18));
         QCOMPARE(gguf::tensorBytes(gguf::TensorType::BF16, 3, 6), uint64_t(12));
         QVERIFY_THROWS_EXCEPTION(Error, gguf::rowBytes(gguf::TensorType::Q4_0, 48));
-        QVERIFY(gguf::findTensorType(12) == nullptr);   // Q4_K: not handled (yet)
+        QVERIFY(gguf::findTensorType(10) == nullptr);   // Q2_K: not handled
+        // ggml's block sizes (ggml-common.h): Q5_0 22, Q5_1 24, Q4_K 144, Q5_K 176, Q6_K 210 bytes.
+        QCOMPARE(gguf::rowBytes(gguf::TensorType::Q5_0, 64), uint64_t(2 * 22));
+        QCOMPARE(gguf::rowBytes(gguf::TensorType::Q5_1, 64), uint64_t(2 * 24));
+        QCOMPARE(gguf::rowBytes(gguf::TensorType::Q4_K, 512), uint64_t(2 * 144));
+        QCOMPARE(gguf::rowBytes(gguf::TensorType::Q5_K, 512), uint64_t(2 * 176));
+        QCOMPARE(gguf::rowBytes(gguf::TensorType::Q6_K, 512), uint64_t(2 * 210));
+        QVERIFY_THROWS_EXCEPTION(Error, gguf::rowBytes(gguf::TensorType::Q4_K, 1408));
+        QCOMPARE(int(gguf::kquantFallback(gguf::TensorType::Q4_K, 1408)), int(gguf::TensorType::Q5_0));
+        QCOMPARE(int(gguf::kquantFallback(gguf::TensorType::Q5_K, 1408)), int(gguf::TensorType::Q5_1));
+        QCOMPARE(int(gguf::kquantFallback(gguf::TensorType::Q6_K, 1408)), int(gguf::TensorType::Q8_0));
+        QCOMPARE(int(gguf::kquantFallback(gguf::TensorType::Q4_K, 512)), int(gguf::TensorType::Q4_K));
+        QCOMPARE(gguf::fileTypeOf(gguf::TensorType::Q4_K), 15u);       // Q4_K_M
         QCOMPARE(std::string(gguf::findTensorType(30)->name), std::string("BF16"));
         QCOMPARE(gguf::fileTypeOf(gguf::TensorType::Q8_0), 7u);
         QCOMPARE(gguf::fileTypeOf(gguf::TensorType::BF16), 32u);

@@ -70,113 +70,96 @@ std::string fmt(double v, int digits) {
     return buf;
 }
 
-} // namespace
+// mix: a mixed dataset from the project's datasets, one split, the tasks in turn.
+int swarmMix(const Args& args) {
+    if (!args.positionals().empty()) throw Error("swarm mix: unexpected argument '" + args.positionals()[0] + "'");
+    const auto tasks = pairList(args.required("tasks"), "tasks", "TASK=DATASET");
+    Split split = Split::Test;
+    if (args.has("split") && !parseSplit(args.value("split"), split))
+        throw Error("--split: expected train, validation or test, got '" + args.value("split") + "'");
+    const long long perTask = args.integer("per-task", 0, 0, 1LL << 40);
+    const std::string out = args.required("out");
+    ProjectStore project = ProjectStore::open(args.required("project"));
+    const std::vector<SwarmEvalExample> rows = mixFromProject(project, tasks, split, size_t(perTask));
+    saveMixedDataset(out, rows);
+    std::map<std::string, size_t> counts;
+    for (const SwarmEvalExample& e : rows) ++counts[e.task];
+    std::cout << "wrote " << rows.size() << " " << splitName(split) << " examples to " << out << ":";
+    for (const auto& [task, dataset] : tasks) std::cout << " " << task << " " << counts[task] << " (" << dataset << ")";
+    std::cout << "\n";
+    return 0;
+}
 
-int runSwarm(const Argv& argv) {
-    if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
-        std::cout << kSwarmHelp;
-        return argv.empty() ? 2 : 0;
-    }
-    const std::string sub = argv[0];
-    const Argv rest(argv.begin() + 1, argv.end());
-    if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list" && sub != "mix")
-        throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run, eval or mix)");
-    Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project",
-                     "tasks", "out", "split", "per-task", "concurrency"},
-              {"stream", "json"});
-    if (args.help()) {
-        std::cout << kSwarmHelp;
-        return 0;
-    }
-    if (sub == "mix") {
-        if (!args.positionals().empty()) throw Error("swarm mix: unexpected argument '" + args.positionals()[0] + "'");
-        const auto tasks = pairList(args.required("tasks"), "tasks", "TASK=DATASET");
-        Split split = Split::Test;
-        if (args.has("split") && !parseSplit(args.value("split"), split))
-            throw Error("--split: expected train, validation or test, got '" + args.value("split") + "'");
-        const long long perTask = args.integer("per-task", 0, 0, 1LL << 40);
-        const std::string out = args.required("out");
-        ProjectStore project = ProjectStore::open(args.required("project"));
-        const std::vector<SwarmEvalExample> rows = mixFromProject(project, tasks, split, size_t(perTask));
-        saveMixedDataset(out, rows);
-        std::map<std::string, size_t> counts;
-        for (const SwarmEvalExample& e : rows) ++counts[e.task];
-        std::cout << "wrote " << rows.size() << " " << splitName(split) << " examples to " << out << ":";
-        for (const auto& [task, dataset] : tasks) std::cout << " " << task << " " << counts[task] << " (" << dataset << ")";
-        std::cout << "\n";
-        return 0;
-    }
-    if (sub == "list") {
-        ProjectStore project = ProjectStore::open(args.required("project"));
-        for (const std::string& name : listSwarms(project)) std::cout << name << "\n";
-        return 0;
-    }
-    if (args.positionals().size() != 1)
-        throw Error(args.positionals().empty() ? "swarm " + sub + ": expected a SWARM.json (see --help)"
-                                               : "swarm " + sub + ": unexpected argument '" + args.positionals()[1] + "'");
-    if (sub == "save") {
-        const SwarmDefinition def = SwarmDefinition::load(args.positionals()[0]);
-        ProjectStore project = ProjectStore::open(args.required("project"));
-        saveSwarm(project, def);
-        std::cout << "saved swarm '" << def.name << "' in " << project.path() << "\n";
-        return 0;
-    }
-    const SwarmDefinition def = loadSwarmFrom(args.positionals()[0], args.value("project"));
+int swarmList(const Args& args) {
+    ProjectStore project = ProjectStore::open(args.required("project"));
+    for (const std::string& name : listSwarms(project)) std::cout << name << "\n";
+    return 0;
+}
 
-    if (sub == "check") {
-        std::cout << def.toJson().dump(2) << "\n";
-        return 0;
-    }
+int swarmSave(const Args& args) {
+    const SwarmDefinition def = SwarmDefinition::load(args.positionals()[0]);
+    ProjectStore project = ProjectStore::open(args.required("project"));
+    saveSwarm(project, def);
+    std::cout << "saved swarm '" << def.name << "' in " << project.path() << "\n";
+    return 0;
+}
 
+void printRunJson(const DispatchResult& r) {
+    nlohmann::json j{{"specialist", r.specialist}, {"routed", r.routed}, {"answer", r.answer},
+                     {"finish_reason", engine::finishReasonName(r.finish)}, {"router_ms", r.routerMs},
+                     {"specialist_ms", r.specialistMs}, {"prompt_tokens", r.promptTokens},
+                     {"completion_tokens", r.completionTokens}};
+    if (r.routed) {
+        j["label"] = r.route.label;
+        j["confidence"] = r.route.confidence;
+        nlohmann::json probs = nlohmann::json::object();
+        for (const auto& [l, p] : r.route.probabilities) probs[l] = p;
+        j["probabilities"] = probs;
+    }
+    std::cout << j.dump(2) << "\n";
+}
+
+// run: one request through the router (or --label), streamed or not, as text or JSON.
+int swarmRun(const Args& args, const SwarmDefinition& def) {
     Swarm swarm(def);
-    if (sub == "run") {
-        DispatchRequest req;
-        req.input = args.required("input");
-        req.label = args.value("label");
-        if (!req.label.empty() && !def.specialist(req.label))
-            throw Error("--label: '" + req.label + "' is not a specialist of swarm '" + def.name + "'");
-        req.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
-        const bool stream = args.flag("stream") && !args.flag("json");
-        if (stream) {
-            // The route is known before the answer: print it first.
-            req.onRouted = [](const RouteResult& r) {
-                std::cerr << "route: " << r.label << " (confidence " << fmt(r.confidence, 3) << ", router "
-                          << fmt(r.ms, 1) << " ms)\n";
-            };
-            req.onToken = [](const engine::TokenEvent& e) {
-                std::cout << e.text << std::flush;
-                return true;
-            };
-        }
-        const DispatchResult r = swarm.dispatch(req);
-        if (args.flag("json")) {
-            nlohmann::json j{{"specialist", r.specialist}, {"routed", r.routed}, {"answer", r.answer},
-                             {"finish_reason", engine::finishReasonName(r.finish)}, {"router_ms", r.routerMs},
-                             {"specialist_ms", r.specialistMs}, {"prompt_tokens", r.promptTokens},
-                             {"completion_tokens", r.completionTokens}};
-            if (r.routed) {
-                j["label"] = r.route.label;
-                j["confidence"] = r.route.confidence;
-                nlohmann::json probs = nlohmann::json::object();
-                for (const auto& [l, p] : r.route.probabilities) probs[l] = p;
-                j["probabilities"] = probs;
-            }
-            std::cout << j.dump(2) << "\n";
-            return 0;
-        }
-        if (stream) std::cout << "\n";
-        else {
-            if (r.routed)
-                std::cout << "route: " << r.route.label << " (confidence " << fmt(r.route.confidence, 3) << ")\n";
-            std::cout << r.answer << "\n";
-        }
-        std::cout << "specialist: " << r.specialist << ", router " << fmt(r.routerMs, 1) << " ms, specialist "
-                  << fmt(r.specialistMs, 1) << " ms, " << r.completionTokens << " tokens ("
-                  << engine::finishReasonName(r.finish) << ")\n";
+    DispatchRequest req;
+    req.input = args.required("input");
+    req.label = args.value("label");
+    if (!req.label.empty() && !def.specialist(req.label))
+        throw Error("--label: '" + req.label + "' is not a specialist of swarm '" + def.name + "'");
+    req.maxTokens = int(args.integer("max-tokens", 0, 1, 1 << 20));
+    const bool stream = args.flag("stream") && !args.flag("json");
+    if (stream) {
+        // The route is known before the answer: print it first.
+        req.onRouted = [](const RouteResult& r) {
+            std::cerr << "route: " << r.label << " (confidence " << fmt(r.confidence, 3) << ", router " << fmt(r.ms, 1)
+                      << " ms)\n";
+        };
+        req.onToken = [](const engine::TokenEvent& e) {
+            std::cout << e.text << std::flush;
+            return true;
+        };
+    }
+    const DispatchResult r = swarm.dispatch(req);
+    if (args.flag("json")) {
+        printRunJson(r);
         return 0;
     }
+    if (stream) {
+        std::cout << "\n";
+    } else {
+        if (r.routed) std::cout << "route: " << r.route.label << " (confidence " << fmt(r.route.confidence, 3) << ")\n";
+        std::cout << r.answer << "\n";
+    }
+    std::cout << "specialist: " << r.specialist << ", router " << fmt(r.routerMs, 1) << " ms, specialist "
+              << fmt(r.specialistMs, 1) << " ms, " << r.completionTokens << " tokens ("
+              << engine::finishReasonName(r.finish) << ")\n";
+    return 0;
+}
 
-    // eval
+// eval: every example of a mixed dataset through the swarm; the report on stdout (and --report).
+int swarmEval(const Args& args, const SwarmDefinition& def) {
+    Swarm swarm(def);
     std::vector<SwarmEvalExample> examples = loadMixedDataset(args.required("data"));
     const long long limit = args.integer("limit", 0, 1, 1LL << 40);
     if (limit > 0 && size_t(limit) < examples.size()) examples.resize(size_t(limit));
@@ -186,8 +169,7 @@ int runSwarm(const Argv& argv) {
     o.watts = args.number("watts", o.watts, 0, 1e6);
     o.pricePerKwh = args.number("price-kwh", o.pricePerKwh, 0, 1e6);
     if (args.has("preset"))
-        for (const auto& [task, preset] : pairList(args.value("preset"), "preset", "TASK=PRESET"))
-            o.presets[task] = preset;
+        for (const auto& [task, preset] : pairList(args.value("preset"), "preset", "TASK=PRESET")) o.presets[task] = preset;
     // A counter in place on a terminal; in a log, a line per tenth.
     const bool tty = ::isatty(2);
     o.progress = [tty](size_t done, size_t total) {
@@ -208,6 +190,38 @@ int runSwarm(const Argv& argv) {
     }
     std::cout << (args.flag("json") ? r.toJson().dump(2) + "\n" : r.toMarkdown());
     return 0;
+}
+
+} // namespace
+
+int runSwarm(const Argv& argv) {
+    if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+        std::cout << kSwarmHelp;
+        return argv.empty() ? 2 : 0;
+    }
+    const std::string sub = argv[0];
+    const Argv rest(argv.begin() + 1, argv.end());
+    if (sub != "check" && sub != "run" && sub != "eval" && sub != "save" && sub != "list" && sub != "mix")
+        throw Error("swarm: unknown subcommand '" + sub + "' (expected check, save, list, run, eval or mix)");
+    Args args(rest, {"input", "label", "max-tokens", "data", "limit", "report", "watts", "price-kwh", "preset", "project",
+                     "tasks", "out", "split", "per-task", "concurrency"},
+              {"stream", "json"});
+    if (args.help()) {
+        std::cout << kSwarmHelp;
+        return 0;
+    }
+    if (sub == "mix") return swarmMix(args);
+    if (sub == "list") return swarmList(args);
+    if (args.positionals().size() != 1)
+        throw Error(args.positionals().empty() ? "swarm " + sub + ": expected a SWARM.json (see --help)"
+                                               : "swarm " + sub + ": unexpected argument '" + args.positionals()[1] + "'");
+    if (sub == "save") return swarmSave(args);
+    const SwarmDefinition def = loadSwarmFrom(args.positionals()[0], args.value("project"));
+    if (sub == "check") {
+        std::cout << def.toJson().dump(2) << "\n";
+        return 0;
+    }
+    return sub == "run" ? swarmRun(args, def) : swarmEval(args, def);
 }
 
 } // namespace swarm::cli

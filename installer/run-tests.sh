@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash installer/install-deps.sh
+# The OpenAI client test (issue 18): Node.js and the pinned npm package `openai` in tests/openai.
+bash installer/install-node-deps.sh
 bash installer/build.sh
 JOBS="$(nproc)"
 (cd "${SWARM_BUILD_DIR:-build}" && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j "$JOBS" "$@")

@@ -17,6 +17,25 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+thread_local bool tlsCloseAfterResponse = false;
+
+int waitFor(int sock, short events, long long timeoutMs);
+
+// Shut our side, then read (and drop) what the client still sends until it closes, for at most
+// lingerMs: closing with unread bytes would send a reset that can destroy our answer in transit.
+void closeGracefully(int sock, long long lingerMs) {
+    ::shutdown(sock, SHUT_WR);
+    const auto end = Clock::now() + std::chrono::milliseconds(lingerMs);
+    char buf[4096];
+    for (;;) {
+        const long long left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
+        if (left <= 0 || waitFor(sock, POLLIN, left) <= 0) break;
+        const ssize_t n = ::recv(sock, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+    }
+    ::close(sock);
+}
+
 // poll() one socket for `events`, for up to timeoutMs; > 0 when ready.
 int waitFor(int sock, short events, long long timeoutMs) {
     pollfd p{sock, events, 0};
@@ -74,6 +93,7 @@ public:
     bool is_readable() const override {
         if (buffered()) return true;
         long long timeout = readTimeoutMs_;
+        bool untilDeadline = false;    // the wait ends at the deadline rather than at the read timeout
         if (armed_) {
             const long long left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
@@ -81,10 +101,11 @@ public:
                 deadlinePassed_ = true;
                 return false;
             }
+            untilDeadline = left <= timeout;
             timeout = std::min(timeout, left);
         }
         const bool ready = waitFor(sock_, POLLIN, timeout) > 0;
-        if (!ready && armed_ && Clock::now() >= deadline_) deadlinePassed_ = true;
+        if (!ready && untilDeadline) deadlinePassed_ = true;
         return ready;
     }
 
@@ -142,6 +163,8 @@ private:
 
 } // namespace
 
+void HttpTransport::closeAfterResponse() { tlsCloseAfterResponse = true; }
+
 bool HttpTransport::process_and_close_socket(socket_t sock) {
     ++connections_;
     const int one = 1;
@@ -153,16 +176,16 @@ bool HttpTransport::process_and_close_socket(socket_t sock) {
         if (!stream.waitForRequest(keep_alive_timeout_sec_ * 1000, svr_sock_)) break;
         stream.armDeadline(requestReadSeconds_);
         bool closed = false;
+        tlsCloseAfterResponse = false;
         ok = process_request(stream, left == 1, closed, nullptr);
         stream.disarm();
         if (stream.deadlinePassed()) {
             ++slowDropped_;
             break;
         }
-        if (!ok || closed) break;
+        if (!ok || closed || tlsCloseAfterResponse) break;
     }
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
+    closeGracefully(sock, 250);
     return ok;
 }
 

@@ -5,7 +5,8 @@
 // few seconds (slowloris) could hold an HTTP thread forever; here it is cut off and counted.
 //
 // Otherwise the loop is cpp-httplib's: keep-alive up to keep_alive_max_count requests, idle
-// connections closed after the keep-alive timeout, a stop() ends it between requests.
+// connections closed after the keep-alive timeout, a stop() ends it between requests. Closing
+// is graceful: our side is shut down first and the client's remaining bytes drained briefly.
 // Internal to serve/ (server.cpp); the public header stays free of httplib.
 #include <httplib.h>
 
@@ -16,6 +17,12 @@ namespace swarm {
 class HttpTransport : public httplib::Server {
 public:
     explicit HttpTransport(int requestReadSeconds) : requestReadSeconds_(requestReadSeconds) {}
+
+    // From a handler, which runs on its connection's thread: close the connection once this
+    // answer is written (a request refused before its body was read: what follows is not a
+    // request). Before closing, what the client still sends is read for a moment, so that it
+    // reads the answer rather than a connection reset.
+    static void closeAfterResponse();
 
     long long connections() const { return connections_.load(); }
     // Connections closed because a request did not arrive within requestReadSeconds.

@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <arpa/inet.h>
+#include <cstdlib>
 #include <exception>
 
 namespace swarm {
@@ -207,6 +208,12 @@ void SwarmServer::installErrorHandlers() {
     // Bodies for the statuses httplib answers itself (404 no route, 413, 400 bad request line...).
     http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
+        // httplib refuses these before reading the body (or cannot parse the request): what
+        // follows on the connection is not a request, so it closes after the answer.
+        if (res.status == 400 || res.status == 413 || res.status == 414) {
+            res.set_header("Connection", "close");
+            HttpTransport::closeAfterResponse();
+        }
         std::string message, type = "invalid_request_error";
         if (res.status == 413) message = "request body too large (over " + std::to_string(options_.maxBodyBytes) + " bytes)";
         else if (res.status == 404) message = "no route " + req.method + " " + req.path, type = "not_found_error";
@@ -233,14 +240,43 @@ void SwarmServer::installErrorHandlers() {
 // X-Request-Id; once written, the record becomes a log line and metrics.
 void SwarmServer::installRequestTracking() {
     http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        res.set_header("X-Request-Id", track(req, true)->id);
-        return httplib::Server::HandlerResponse::Unhandled;
+        const std::shared_ptr<RequestRecord> record = track(req, true);
+        res.set_header("X-Request-Id", record->id);
+        return refuseUnboundedBody(req, res, *record) ? httplib::Server::HandlerResponse::Handled
+                                                      : httplib::Server::HandlerResponse::Unhandled;
     });
     // Also for answers httplib gives before routing (413), which skip the pre-routing handler.
     http_->set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", track(req)->id);
     });
     http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) { finishRequest(req, res); });
+}
+
+// Before a body is read: one declared larger than maxBodyBytes is refused at once (413), and so
+// are bodies without a Content-Length (chunked, or up to the end of the connection: 411), which
+// httplib would read whole whatever their size. The connection closes after the answer.
+bool SwarmServer::refuseUnboundedBody(const httplib::Request& req, httplib::Response& res, RequestRecord& record) {
+    const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+    const bool hasLength = req.has_header("Content-Length");
+    if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH" && !chunked && !hasLength) return false;
+    if (chunked || !hasLength) {
+        refuse(res, record, 411, "the request body needs a Content-Length header (chunked bodies are not accepted)",
+               "invalid_request_error");
+    } else {
+        const std::string length = req.get_header_value("Content-Length");
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+        const bool valid = !length.empty() && end && *end == '\0' && length[0] != '-';
+        if (valid && n <= options_.maxBodyBytes) return false;
+        if (valid)
+            refuse(res, record, 413, "request body too large (" + length + " bytes, over " +
+                                         std::to_string(options_.maxBodyBytes) + ")", "invalid_request_error");
+        else
+            refuse(res, record, 400, "Content-Length '" + length + "' is not a number of bytes", "invalid_request_error");
+    }
+    res.set_header("Connection", "close");
+    HttpTransport::closeAfterResponse();
+    return true;
 }
 
 void SwarmServer::installHealthRoutes() {

@@ -16,8 +16,8 @@
 // logged as one JSON line (serve/request_log.h) through `requestLog`.
 //
 // Errors are JSON {"error": {"message", "type", "param", "code"}}: 400 malformed JSON, invalid
-// UTF-8 or a bad field, 401 missing or wrong key, 404 unknown model or path, 413 body over
-// maxBodyBytes, 429 over maxConcurrentPerKey, 503 when `workers` requests are generating and
+// UTF-8 or a bad field, 401 missing or wrong key, 404 unknown model or path, 411 a body without
+// Content-Length (chunked), 413 body over maxBodyBytes (refused before it is read), 429 over maxConcurrentPerKey, 503 when `workers` requests are generating and
 // `maxQueue` more are waiting (or the deadline passed while waiting), 504 when the deadline
 // passed while generating. stop() stops accepting connections and returns once the requests in
 // flight (generating or queued) have been answered.
@@ -128,6 +128,8 @@ private:
     void installHealthRoutes();
     void installInfoRoutes();
     void installCompletionRoutes();
+
+    bool refuseUnboundedBody(const httplib::Request& req, httplib::Response& res, RequestRecord& record);
 
     // Requests (server_completions.cpp).
     void handleCompletion(bool chat, const httplib::Request& req, httplib::Response& res);

@@ -1,7 +1,11 @@
 // `swarm serve` and `swarm swarm check|run|eval` through the built binary: --help, one-line errors
-// naming the field of a bad swarm definition, a routed run and an evaluation, and a real server process on a free loopback port that answers, then on SIGTERM
-// finishes the streaming request in flight and exits 0.
+// naming the field of a bad swarm definition, a routed run and an evaluation, and a real server
+// process on a free loopback port that answers, then on SIGTERM finishes the streaming request in
+// flight and exits 0. The torch-free `swarm-serve` binary: refusals (a non-loopback host without
+// keys, contradictory options), config file errors naming the line, and SIGHUP reloads of the
+// definition and the keys (a broken definition leaves the old swarm serving).
 #include "cli_process.h"
+#include "serve_test_util.h"
 #include "swarm_test_util.h"
 
 #include "serve/swarm_eval.h"
@@ -14,6 +18,7 @@
 #include <arpa/inet.h>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -256,6 +261,131 @@ private slots:
         const QString out = QString::fromUtf8(p.readAllStandardOutput());
         QVERIFY2(out.contains("SIGTERM: finishing requests in flight"), qPrintable(out));
         QVERIFY2(out.contains("stopped after 2 requests"), qPrintable(out));
+    }
+
+    // swarm-serve, the torch-free deployment binary: the same command, its refusals, a config file.
+    void serveBinaryOptions() {
+        auto run = [](const QStringList& args) {
+            QProcess p;
+            p.start(SWARM_SERVE_BIN, args);
+            p.waitForFinished(120000);
+            return Result{p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
+                          QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+        };
+        Result r = run({"--help"});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY(r.out.contains("--api-key-file") && r.out.contains("--max-concurrent-per-key") && r.out.contains("SIGHUP"));
+        r = run({"--version"});
+        QVERIFY(r.out.startsWith("swarm-serve "));
+        r = run({});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("swarm-serve: expected a SWARM.json"), qPrintable(r.err));
+        const QString swarmJson = dir_ + "/swarm.json";
+        // Beyond loopback without keys: refused before anything is loaded or bound.
+        for (const char* host : {"0.0.0.0", "::", "192.0.2.1"}) {
+            r = run({swarmJson, "--host", host, "--port", "0"});
+            QVERIFY(r.exitCode != 0);
+            QVERIFY2(r.err.contains(QString("refusing to serve ") + host + " without API keys") &&
+                         r.err.contains("--insecure-no-auth"), qPrintable(r.err));
+        }
+        const QString keys = QString::fromStdString(servetest::writeKeyFile(dir_.toStdString()));
+        r = run({swarmJson, "--insecure-no-auth", "--api-key-file", keys});
+        QVERIFY(r.err.contains("contradict"));
+        r = run({swarmJson, "--max-concurrent-per-key", "2"});
+        QVERIFY(r.err.contains("--max-concurrent-per-key needs --api-key-file"));
+        r = run({swarmJson, "--api-key-file", dir_ + "/nokeys"});
+        QVERIFY2(r.err.contains("nokeys: cannot read the API key file"), qPrintable(r.err));
+        r = run({swarmJson, "--deadline", "-1"});
+        QVERIFY(r.err.contains("option --deadline must be between 0"));
+
+        auto config = [&](const std::string& name, const std::string& text) {
+            const QString path = dir_ + "/" + QString::fromStdString(name);
+            std::ofstream(path.toStdString()) << text;
+            return path;
+        };
+        r = run({"--config", config("bad1.conf", "# c\nport = 8080\ncolour = blue\n")});
+        QVERIFY2(r.err.contains("bad1.conf:3: unknown setting 'colour'"), qPrintable(r.err));
+        r = run({"--config", config("bad2.conf", "swarm = " + swarmJson.toStdString() + "\nport = 99999\n")});
+        QVERIFY2(r.err.contains("bad2.conf: option --port must be between 0 and 65535"), qPrintable(r.err));
+        r = run({"--config", config("bad3.conf", "port = 1\nport = 2\n")});
+        QVERIFY2(r.err.contains("bad3.conf:2: 'port' is also set on line 1"), qPrintable(r.err));
+        r = run({"--config", config("bad4.conf", "insecure-no-auth = maybe\n")});
+        QVERIFY2(r.err.contains("bad4.conf:1: 'insecure-no-auth' takes true or false"), qPrintable(r.err));
+        r = run({"--config", config("bad5.conf", "just words\n")});
+        QVERIFY2(r.err.contains("bad5.conf:1: expected NAME = VALUE"), qPrintable(r.err));
+        r = run({"--config", dir_ + "/none.conf"});
+        QVERIFY2(r.err.contains("none.conf: cannot read the config file"), qPrintable(r.err));
+        // The command line wins over the file: a bad port in the file is replaced.
+        r = run({"--config", config("ok.conf", "swarm = " + swarmJson.toStdString() + "\nport = 99999\nhost = 0.0.0.0\n"),
+                 "--port", "0", "--host", "127.0.0.1", "--help"});
+        QCOMPARE(r.exitCode, 0);
+    }
+
+    // SIGHUP reloads the definition and the keys; a broken definition leaves the old swarm serving.
+    void serveBinaryReloads() {
+        const std::string dir = dir_.toStdString() + "/reload";
+        std::filesystem::create_directories(dir);
+        nlohmann::json def = swarmtest::writeSwarm(dir, 4);
+        const std::string keys = servetest::writeKeyFile(dir);
+        const std::string log = dir + "/requests.log";
+        const QString conf = QString::fromStdString(dir + "/serve.conf");
+        std::ofstream(conf.toStdString()) << "# swarm-serve test config\nswarm = " << dir << "/swarm.json\nport = 0\n"
+                                           << "api-key-file = " << keys << "\nrequest-log = " << log << "\nworkers = 2\n";
+        QProcess p;
+        p.start(SWARM_SERVE_BIN, {"--config", conf});
+        QVERIFY(p.waitForStarted());
+        QString out;
+        auto waitForOutput = [&](const QString& text) {
+            for (int i = 0; i < 600 && !out.contains(text); ++i) {
+                p.waitForReadyRead(100);
+                out += QString::fromUtf8(p.readAllStandardOutput());
+            }
+            return out.contains(text);
+        };
+        QVERIFY2(waitForOutput("listening on http://127.0.0.1:"), qPrintable(out));
+        QVERIFY2(out.contains("2 API keys"), qPrintable(out));
+        const int port = out.section("127.0.0.1:", 1).section(' ', 0, 0).toInt();
+        const std::string auth = std::string("Authorization: Bearer ") + servetest::kAliceKey + "\r\n";
+        const std::string body = R"({"model": "sql", "prompt": "hi", "max_tokens": 2})";
+        QCOMPARE(servetest::statusOf(servetest::rawPost(port, "/v1/completions", body, auth)), 200);
+        QCOMPARE(servetest::statusOf(servetest::rawPost(port, "/v1/completions", body)), 401);
+
+        def["name"] = "reloaded";
+        std::ofstream(dir + "/swarm.json") << def.dump();
+        std::ofstream(keys) << servetest::kBobKey << " bob\n";   // alice's key revoked
+        ::kill(pid_t(p.processId()), SIGHUP);
+        QVERIFY2(waitForOutput("SIGHUP: reloaded 'reloaded' (3 specialists, 1 loaded: sql, 1 API keys)"), qPrintable(out));
+        auto health = [&] {
+            return nlohmann::json::parse(servetest::bodyOf(
+                servetest::rawExchange(port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+        };
+        QCOMPARE(health()["swarm"].get<std::string>(), std::string("reloaded"));
+        QCOMPARE(health()["loaded"], nlohmann::json::array({"sql"}));
+        QCOMPARE(servetest::statusOf(servetest::rawPost(port, "/v1/completions", body, auth)), 401);
+        const std::string bob = std::string("Authorization: Bearer ") + servetest::kBobKey + "\r\n";
+        QCOMPARE(servetest::statusOf(servetest::rawPost(port, "/v1/completions", body, bob)), 200);
+
+        std::ofstream(dir + "/swarm.json") << R"({"router": {"model": "router"}, "specialists": {"sql": {"model": "sql", "top_p": 7}}})";
+        ::kill(pid_t(p.processId()), SIGHUP);
+        QVERIFY2(waitForOutput("SIGHUP: reload failed, still serving the previous swarm:"), qPrintable(out));
+        QVERIFY2(out.contains("field 'specialists.sql.top_p'"), qPrintable(out));
+        QCOMPARE(health()["swarm"].get<std::string>(), std::string("reloaded"));
+        const std::string metrics = servetest::bodyOf(servetest::rawExchange(
+            port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + bob + "\r\n"));
+        QVERIFY2(metrics.find("swarm_reloads_total{result=\"ok\"} 1\n") != std::string::npos &&
+                     metrics.find("swarm_reloads_total{result=\"failed\"} 1\n") != std::string::npos, metrics.c_str());
+
+        ::kill(pid_t(p.processId()), SIGTERM);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 0);
+        // The request log: one JSON line per request (the 4 completions and the metrics scrape aside: 4).
+        std::ifstream in(log);
+        std::vector<nlohmann::json> lines;
+        for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+        QCOMPARE(lines.size(), size_t(4));
+        QCOMPARE(lines[0]["key"].get<std::string>(), std::string("alice"));
+        QCOMPARE(lines[1]["status"].get<int>(), 401);
+        QCOMPARE(lines[3]["key"].get<std::string>(), std::string("bob"));
     }
 };
 

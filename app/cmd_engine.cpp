@@ -134,6 +134,11 @@ int runBench(const Argv& argv) {
     std::printf("batched    %8.1f tok/s  (%d sequences decoded together)\n", r.batchTokPerS, po.batch);
     std::printf("peak RSS   %8.1f MiB (model + one %d-token session), %.1f MiB overall\n", r.peakRssSingleMiB,
                 po.context, r.peakRssMiB);
+    const engine::OpProfile prof = engine::profileDecode(model, 64, 64);
+    std::printf("profile    ms per decoded token (64 greedy tokens):");
+    for (int op = 0; op < int(engine::Op::Count); ++op)
+        std::printf(" %s %.3f,", engine::opName(engine::Op(op)), 1e3 * prof.seconds[op] / 64.0);
+    std::printf(" thread sync %.3f (inside the products)\n", 1e3 * prof.syncSeconds / 64.0);
     if (!args.flag("no-bandwidth")) {
         const double bw = engine::measureCopyBandwidth(model.threads());
         const double rbw = engine::measureReadBandwidth(model.threads());

@@ -2,8 +2,14 @@
 // as the baseline in the same run.
 //
 //   bench_engine [--preset eve-272m|tiny] [--dir DIR] [--dtypes f32,bf16,q8_0] [--threads 1,0]
-//                [--prompt 256] [--decode 128] [--batch 8] [--context 2048] [--torch-decode 8]
-//                [--no-torch] [--repeat N]
+//                [--gguf A.gguf,B.gguf] [--prompt 256] [--decode 128] [--batch 8] [--context 2048]
+//                [--torch-decode 8] [--no-torch] [--repeat N]
+//
+// --dtypes takes any engine type (q4_0, q5_0, q5_1, q4_k, q5_k, q6_k too: quantised on load from
+// the BF16 folder, k-quants falling back on 1408-wide rows as llama.cpp does); --gguf adds GGUF
+// files used as stored, in place from their mapping (e.g. llama-quantize's Q4_K_M of the same
+// model, see tools/llama-quantize.c). Every configuration also prints a per-op profile of decode
+// (ms per token: attention, expert products, router, LM head, sampling, thread sync).
 //
 // For each weight type and thread count (0 = all cores) it prints prefill tokens/s (one prompt),
 // decode tokens/s (one token at a time after it, KV cache), batched decode tokens/s (several
@@ -51,6 +57,7 @@ struct Options {
     std::string dir;
     std::vector<std::string> dtypes = {"f32", "bf16", "q8_0"};
     std::vector<int> threads = {1, 0};
+    std::vector<std::string> ggufs;
     int prompt = 256, decode = 128, batch = 8, context = 2048, torchDecode = 8, repeat = 1;
     bool torch = true;
     // child modes
@@ -77,6 +84,7 @@ Options parse(int argc, char** argv) {
         if (a == "--preset") o.preset = next();
         else if (a == "--dir") o.dir = next();
         else if (a == "--dtypes") o.dtypes = split(next());
+        else if (a == "--gguf") o.ggufs = split(next());
         else if (a == "--threads") {
             o.threads.clear();
             for (const std::string& t : split(next())) o.threads.push_back(std::atoi(t.c_str()));
@@ -146,8 +154,10 @@ std::string runChild(const std::string& exe, const std::vector<std::string>& arg
 int engineChild(const Options& o) {
     engine::LoadOptions lo;
     engine::WType t;
-    if (!engine::parseWType(o.childDtype, t)) throw Error("bad dtype " + o.childDtype);
-    lo.dtype = t;
+    if (o.childDtype != "auto") {
+        if (!engine::parseWType(o.childDtype, t)) throw Error("bad dtype " + o.childDtype);
+        lo.dtype = t;
+    }
     lo.threads = o.childThreads;
     const double rss0 = double(peakRssBytes()) / (1024.0 * 1024.0);
     engine::Model m = engine::Model::load(o.childModel, lo);
@@ -167,11 +177,17 @@ int engineChild(const Options& o) {
             best.peakRssMiB = pr.peakRssMiB;
         }
     }
+    // Where decode's time goes (measured after the speed runs, so that timing adds nothing to them).
+    const engine::OpProfile prof = engine::profileDecode(m, 64, 64);
+    std::string profile;
+    for (int op = 0; op < int(engine::Op::Count); ++op)
+        profile += " p" + std::to_string(op) + "=" + std::to_string(1e3 * prof.seconds[op] / 64.0);
+    profile += " psync=" + std::to_string(1e3 * prof.syncSeconds / 64.0);
     std::printf("RESULT prefill=%.3f decode=%.3f batch=%.3f rss1=%.1f rss=%.1f rss0=%.1f bytes=%llu mapped=%llu owned=%llu "
-                "load=%.3f threads=%d isa=%d\n",
+                "load=%.3f threads=%d isa=%d%s\n",
                 best.prefillTokPerS, best.decodeTokPerS, best.batchTokPerS, best.peakRssSingleMiB, best.peakRssMiB, rss0,
                 (unsigned long long)m.stats().decodeBytesPerToken, (unsigned long long)m.stats().mappedBytes,
-                (unsigned long long)m.stats().ownedBytes, m.stats().loadSeconds, m.threads(), int(m.isa()));
+                (unsigned long long)m.stats().ownedBytes, m.stats().loadSeconds, m.threads(), int(m.isa()), profile.c_str());
     return 0;
 }
 
@@ -277,12 +293,16 @@ int driver(const Options& o) {
 
     std::printf("\n%-7s %3s %10s %9s %9s %8s %8s %9s %8s %9s %9s\n", "weights", "thr", "prefill/s", "decode/s",
                 "batch8/s", "RSS MiB", "RSS all", "bound/s", "of bound", "x torch P", "x torch D");
-    for (const std::string& d : o.dtypes) {
+    std::vector<std::pair<std::string, std::string>> configs;   // (label / dtype, model path)
+    for (const std::string& d : o.dtypes) configs.emplace_back(d, d == "f32" ? f32Dir : bf16Dir);
+    for (const std::string& g : o.ggufs) configs.emplace_back("gguf:" + fs::path(g).stem().string(), g);
+    std::vector<std::pair<std::string, std::map<std::string, double>>> profiles;
+    for (const auto& [d, model] : configs) {
         for (int t : o.threads) {
-            const std::string model = d == "f32" ? f32Dir : bf16Dir;
+            const bool isGguf = d.rfind("gguf:", 0) == 0;
             std::map<std::string, double> r;
             try {
-                r = parseResult(runChild(cpuExe, {"--child", "engine", model, d, std::to_string(t), "--prompt",
+                r = parseResult(runChild(cpuExe, {"--child", "engine", model, isGguf ? "auto" : d, std::to_string(t), "--prompt",
                                                   std::to_string(o.prompt), "--decode", std::to_string(o.decode), "--batch",
                                                   std::to_string(o.batch), "--context", std::to_string(o.context),
                                                   "--repeat", std::to_string(o.repeat)}));
@@ -298,13 +318,28 @@ int driver(const Options& o) {
             auto ratio = [&](const char* key, const char* tkey) {
                 return tr.count(tkey) && tr.at(tkey) > 0 ? r[key] / tr.at(tkey) : 0.0;
             };
-            std::printf("%-7s %3d %10.1f %9.1f %9.1f %8.1f %8.1f %9.1f %7.0f%% %8.1fx %8.1fx\n", d.c_str(), n,
+            std::printf("%-7s %3d %10.1f %9.1f %9.1f %8.1f %8.1f %9.1f %7.0f%% %8.1fx %8.1fx  (%.1f MiB/token)\n", d.c_str(), n,
                         r["prefill"], r["decode"], r["batch"], r["rss1"], r["rss"], bound, 100.0 * r["decode"] / bound,
-                        ratio("prefill", "prefill"), ratio("decode", "decode"));
+                        ratio("prefill", "prefill"), ratio("decode", "decode"), r["bytes"] / 1048576.0);
             std::fflush(stdout);
+            profiles.emplace_back(d + " " + std::to_string(n) + "t", r);
         }
     }
     std::printf("load average at end: %s\n", loadAverage().c_str());
+    std::printf("\nDecode profile, ms per token (64 greedy tokens after a 64-token prompt; matrix products as the wall time\n"
+                "of their parallel region, 'sync' the part of those regions threads spent idle):\n%-22s", "");
+    for (int op = 0; op < int(engine::Op::Count); ++op) std::printf(" %8.8s", engine::opName(engine::Op(op)));
+    std::printf(" %8s %8s\n", "sync", "total");
+    for (auto& [label, r] : profiles) {
+        std::printf("%-22s", label.c_str());
+        double total = 0;
+        for (int op = 0; op < int(engine::Op::Count); ++op) {
+            const double v = r["p" + std::to_string(op)];
+            total += v;
+            std::printf(" %8.3f", v);
+        }
+        std::printf(" %8.3f %8.3f\n", r["psync"], total);
+    }
     std::printf("\nRSS MiB: peak resident set of the engine's process after load + one %d-token session (prefill + decode);\n"
                 "RSS all: after the batched run too (%d more sessions). bound/s: decode bound = copy bandwidth / weight\n"
                 "bytes read per decoded token (attention, router, shared expert, top-k experts, LM head). The copy\n"

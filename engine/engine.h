@@ -85,6 +85,10 @@ public:
     const ModelStats& stats() const;
     const std::vector<std::string>& warnings() const;
 
+    // Accumulates where every later forward pass's time goes into *profile (nullptr: stop). For
+    // measurements (bench, swarm bench): timing adds a little overhead while attached.
+    void attachProfile(struct OpProfile* profile) const;
+
     // Decodes one token for each of n distinct sessions of this model in one forward pass
     // (matrix-matrix kernels: the weights are read once for all n). n <= sessions[0]'s maxBatch.
     void decodeBatch(Session* const* sessions, const int32_t* tokens, int n) const;

@@ -6,6 +6,7 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -27,6 +28,24 @@ void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps) {
 }
 
 inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
+
+using Clock = std::chrono::steady_clock;
+double secondsBetween(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// Times consecutive phases into the attached profile (does nothing without one).
+struct PhaseClock {
+    OpProfile* profile;
+    Clock::time_point last;
+    explicit PhaseClock(const Model::Impl& m) : profile(m.profile) {
+        if (profile) last = Clock::now();
+    }
+    void lap(Op op) {
+        if (!profile) return;
+        const Clock::time_point now = Clock::now();
+        profile->add(op, secondsBetween(last, now));
+        last = now;
+    }
+};
 
 Act floatRows(const float* base, int64_t cols) {
     Act a;
@@ -60,7 +79,7 @@ void runJobs(const Model::Impl& m, Scratch& s, int nJobs) {
     const int total = s.jobTaskStart[size_t(nJobs)];
     const Kernels& kr = *m.kernels;
     const bool q8 = m.q8Acts;
-    m.pool->parallelFor(total, [&](int task, int) {
+    auto run = [&](int task) {
         size_t j = 0;
         while (task >= s.jobTaskStart[j + 1]) ++j;
         const MatJob& job = s.jobs[j];
@@ -68,7 +87,23 @@ void runJobs(const Model::Impl& m, Scratch& s, int nJobs) {
         const int64_t r1 = std::min(job.w->rows, r0 + chunk);
         if (q8 && isQuantized(job.w->type)) kr.gemmQ[int(job.w->type)](*job.w, r0, r1, job.xq, job.n, job.y, job.ldy);
         else kr.gemm[int(job.w->type)](*job.w, r0, r1, job.x, job.n, job.y, job.ldy);
+    };
+    if (!m.profile) {
+        m.pool->parallelFor(total, [&](int task, int) { run(task); });
+        return;
+    }
+    // Profiled: the region's wall time against the threads' busy time gives the idle share.
+    std::vector<double> busy(size_t(threads), 0.0);
+    const Clock::time_point t0 = Clock::now();
+    m.pool->parallelFor(total, [&](int task, int thread) {
+        const Clock::time_point a = Clock::now();
+        run(task);
+        busy[size_t(thread)] += secondsBetween(a, Clock::now());
     });
+    const double wall = secondsBetween(t0, Clock::now());
+    double busySum = 0;
+    for (double b : busy) busySum += b;
+    m.profile->syncSeconds += std::max(0.0, wall - busySum / double(threads));
 }
 
 void setJob(Scratch& s, int j, const Mat& w, Act x, Act xq, int n, float* y, int64_t ldy) {
@@ -141,7 +176,13 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
     float* att = s.att.data();
     float* proj = s.proj.data();
 
+    PhaseClock clock(m);
+    if (m.profile) {
+        m.profile->forwards += 1;
+        m.profile->tokens += n;
+    }
     for (int i = 0; i < n; ++i) rowToFloat(m.embd.type, m.embd.row(tokens[i]), x + i * E, E);
+    clock.lap(Op::Embed);
 
     for (int64_t l = 0; l < c.n_layer; ++l) {
         const LayerWeights& lw = m.layers[size_t(l)];
@@ -149,10 +190,12 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
         // ---- attention: x += c_proj(attn(rmsnorm_1(x)))
         for (int i = 0; i < n; ++i) rmsnorm(x + i * E, lw.ln1.data(), xn + i * E, E, eps);
         quantizeRows(m, xn, E, n, s.xq.data());
+        clock.lap(Op::Norms);
         setJob(s, 0, lw.wq, floatRows(xn, E), q8Rows(s.xq.data(), E), n, qkv, 3 * E);
         setJob(s, 1, lw.wk, floatRows(xn, E), q8Rows(s.xq.data(), E), n, qkv + E, 3 * E);
         setJob(s, 2, lw.wv, floatRows(xn, E), q8Rows(s.xq.data(), E), n, qkv + 2 * E, 3 * E);
         runJobs(m, s, 3);
+        clock.lap(Op::Qkv);
 
         // Interleaved RoPE on q and k (pairs 2j, 2j+1), then k and v into the session's cache.
         for (int i = 0; i < n; ++i) {
@@ -214,15 +257,18 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
             for (int t = 0; t <= p; ++t) kr.axpy(sc[t] / sum, vc + int64_t(t) * D, o, D);
         });
 
+        clock.lap(Op::Attention);
         quantizeRows(m, att, E, n, s.xq.data());
         setJob(s, 0, lw.wo, floatRows(att, E), q8Rows(s.xq.data(), E), n, proj, E);
         runJobs(m, s, 1);
+        clock.lap(Op::AttnOut);
         for (int64_t i = 0; i < n * E; ++i) x[i] += proj[i];
 
         // ---- MoE: x += shared(xn) + sum over the top-k of weight * expert(xn), xn = rmsnorm_2(x)
         for (int i = 0; i < n; ++i) rmsnorm(x + i * E, lw.ln2.data(), xn + i * E, E, eps);
         quantizeRows(m, xn, E, n, s.xq.data());
 
+        clock.lap(Op::Norms);
         // Router: softmax over all experts, top-k, renormalise the chosen probabilities.
         float* rl = s.routerLogits.data();
         kr.gemm[int(WType::F32)](lw.router, 0, X, floatRows(xn, E), n, rl, X);
@@ -271,6 +317,7 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
                 s.tokenSlot[size_t(i * K + j)] = slot;
             }
 
+        clock.lap(Op::Router);
         // Gate and up projections of the shared expert and of every expert that got tokens.
         int nj = 0;
         setJob(s, nj++, lw.shGate, floatRows(xn, E), q8Rows(s.xq.data(), E), n, s.shGate.data(), FS);
@@ -284,6 +331,7 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
             setJob(s, nj++, lw.up[size_t(e)], ax, aq, count, s.exUp.data() + start * FF, FF);
         }
         runJobs(m, s, nj);
+        clock.lap(Op::ExpertUpGate);
 
         // SwiGLU: h = silu(gate) * up, in place in the gate buffers.
         const int64_t slots = int64_t(n) * K;
@@ -292,6 +340,7 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
         quantizeRows(m, s.shGate.data(), FS, n, s.shq.data());
         quantizeRows(m, s.exGate.data(), FF, int(slots), s.exq.data());
 
+        clock.lap(Op::MoeCombine);
         // Down projections.
         nj = 0;
         setJob(s, nj++, lw.shDown, floatRows(s.shGate.data(), FS), q8Rows(s.shq.data(), FS), n, s.shOut.data(), E);
@@ -302,6 +351,7 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
                    q8Rows(s.exq.data() + (m.q8Acts ? start * (FF / kQK) : 0), FF), count, s.exOut.data() + start * E, E);
         }
         runJobs(m, s, nj);
+        clock.lap(Op::ExpertDown);
 
         // x += shared + routed, the routed sum taken in increasing expert order (as the reference).
         for (int i = 0; i < n; ++i) {
@@ -321,6 +371,7 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
                 xi[d] += sh[d] + routed;
             }
         }
+        clock.lap(Op::MoeCombine);
     }
 
     if (nOut <= 0) return;
@@ -330,8 +381,10 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
         rmsnorm(x + i * E, m.lnf.data(), xn + int64_t(j) * E, E, eps);
     }
     quantizeRows(m, xn, E, nOut, s.xq.data());
+    clock.lap(Op::Norms);
     setJob(s, 0, m.head, floatRows(xn, E), q8Rows(s.xq.data(), E), nOut, out, ldOut);
     runJobs(m, s, 1);
+    clock.lap(Op::LmHead);
 }
 
 // =============================================================================================

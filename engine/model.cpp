@@ -515,7 +515,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
 Model::Model() = default;
 
 namespace {
-const Model::Impl& need(const std::shared_ptr<Model::Impl>& p) {
+Model::Impl& need(const std::shared_ptr<Model::Impl>& p) {
     if (!p) throw Error("engine: the model is not loaded");
     return *p;
 }
@@ -525,6 +525,7 @@ const ModelConfig& Model::config() const { return need(impl_).config; }
 const Gpt2Tokenizer& Model::tokenizer() const { return need(impl_).tokenizer; }
 WType Model::weightType() const { return need(impl_).mainType; }
 WType Model::headType() const { return need(impl_).head.type; }
+void Model::attachProfile(OpProfile* profile) const { need(impl_).profile = profile; }
 Isa Model::isa() const { return need(impl_).kernels->isa; }
 int Model::threads() const { return need(impl_).pool->size(); }
 bool Model::quantizedActivations() const { return need(impl_).q8Acts; }

@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "engine/gguf.h"
 #include "engine/kernels.h"
+#include "engine/perf.h"
 #include "core/thread_pool.h"
 
 #include "core/hf_folder.h"
@@ -65,6 +66,7 @@ struct Model::Impl {
     ModelStats stats;
     std::vector<std::string> warnings;
     std::unique_ptr<ThreadPool> pool;
+    OpProfile* profile = nullptr;     // Model::attachProfile: forward passes time their phases into it
 };
 
 // One matrix product of a phase: y[j * ldy + r] = W[r] . x_j for every row r of w and j < n.

@@ -28,6 +28,59 @@ std::vector<int32_t> randomTokens(Rng& rng, int n) {
 } // namespace
 
 
+const char* opName(Op op) {
+    switch (op) {
+    case Op::Embed: return "embedding";
+    case Op::Norms: return "norms+quantise";
+    case Op::Qkv: return "q/k/v";
+    case Op::Attention: return "attention";
+    case Op::AttnOut: return "attn output";
+    case Op::Router: return "router";
+    case Op::ExpertUpGate: return "experts gate+up";
+    case Op::ExpertDown: return "experts down";
+    case Op::MoeCombine: return "swiglu+combine";
+    case Op::LmHead: return "lm head";
+    case Op::Sampling: return "sampling";
+    case Op::Count: break;
+    }
+    return "?";
+}
+
+double OpProfile::total() const {
+    double t = 0;
+    for (double s : seconds) t += s;
+    return t;
+}
+
+OpProfile profileDecode(const Model& model, int prompt, int tokens, uint64_t seed) {
+    if (prompt < 1 || tokens < 1) throw Error("profile: token counts must be positive");
+    Rng rng(seed);
+    SessionOptions so;
+    so.context = prompt + tokens + 1;
+    Session s(model, so);
+    s.prefill(randomTokens(rng, prompt));
+    SamplingOptions greedy;
+    greedy.maxTokens = tokens;
+    Sampler sampler(greedy, s.vocabSize());
+    std::vector<int32_t> history;
+    OpProfile p;
+    model.attachProfile(&p);
+    try {
+        int32_t next = int32_t(rng.next() % uint64_t(kEndOfText));
+        for (int i = 0; i < tokens; ++i) {
+            s.decode(next);
+            const auto t0 = Clock::now();
+            next = sampler.sample(s.logits(), history.data(), history.size());
+            p.add(Op::Sampling, since(t0));
+        }
+    } catch (...) {
+        model.attachProfile(nullptr);
+        throw;
+    }
+    model.attachProfile(nullptr);
+    return p;
+}
+
 PerfResult measurePerf(const Model& model, const PerfOptions& o) {
     if (o.promptTokens < 1 || o.decodeTokens < 1 || o.batch < 1 || o.batchPrompt < 1 || o.batchSteps < 1)
         throw Error("bench: token counts must be positive");

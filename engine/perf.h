@@ -18,6 +18,21 @@ struct PerfOptions {
     uint64_t seed = 1;            // token ids are pseudo-random (the speed does not depend on them)
 };
 
+// Where a forward pass's time goes, accumulated while attached (Model::attachProfile). Matrix
+// products are timed as the wall time of their parallel region; `sync` is the part of those
+// regions that threads spent not computing (waiting at the region's end or for work: imbalance
+// and hand-off), so the compute of a phase is its time minus its share of sync.
+enum class Op { Embed, Norms, Qkv, Attention, AttnOut, Router, ExpertUpGate, ExpertDown, MoeCombine, LmHead, Sampling, Count };
+const char* opName(Op op);   // "embedding", "norms+quantise", "q/k/v", "attention", ...
+struct OpProfile {
+    double seconds[int(Op::Count)] = {};
+    double syncSeconds = 0;         // inside the matrix-product regions, threads idle
+    int64_t forwards = 0;
+    int64_t tokens = 0;
+    void add(Op op, double s) { seconds[int(op)] += s; }
+    double total() const;
+};
+
 struct PerfResult {
     double prefillTokPerS = 0;
     double decodeTokPerS = 0;
@@ -28,6 +43,10 @@ struct PerfResult {
 
 // Runs the three measurements on a loaded model (one warm-up forward first).
 PerfResult measurePerf(const Model& model, const PerfOptions& options);
+
+// Decodes `tokens` tokens one at a time after a `prompt`-token prompt with greedy sampling (the
+// sampler's time included) and returns where the time went, per decoded token.
+OpProfile profileDecode(const Model& model, int prompt, int tokens, uint64_t seed = 1);
 
 // Memory copy bandwidth in bytes per second, counting bytes read plus bytes written (the STREAM
 // "copy" convention), with `threads` threads each copying its share of a `bytes` buffer; the best

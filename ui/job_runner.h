@@ -53,7 +53,9 @@ private:
 };
 
 // A streamed item as a T, or null when it holds another type: the receiver of chunk() tells its
-// kinds of item apart with it.
+// kinds of item apart with it. Qt's type registry goes by name, so item types get names of their
+// own in swarm::ui, never an anonymous namespace (two files' "(anonymous namespace)::Item" would
+// be one type to it).
 template <class T>
 const T* chunkAs(const QVariant& item) {
     return item.metaType() == QMetaType::fromType<T>() ? static_cast<const T*>(item.constData()) : nullptr;

@@ -24,10 +24,9 @@
 
 namespace swarm::ui {
 
-namespace {
-
 // What the generation streams to its pane: the model it loaded (kept for the next request with
-// the same path), then each token with the top-1 expert every layer chose for it.
+// the same path), then each token with the top-1 expert every layer chose for it. Outside an
+// anonymous namespace: chunkAs tells types apart by name.
 struct LoadedModel {
     std::shared_ptr<engine::Model> model;
     QString path;
@@ -37,8 +36,6 @@ struct GeneratedToken {
     std::vector<int> experts;
     int nLayer = 0;
 };
-
-} // namespace
 
 PlaygroundPane::PlaygroundPane(const QString& name, QWidget* parent) : QWidget(parent), job_(new JobRunner(this)) {
     setObjectName(name);

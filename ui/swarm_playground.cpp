@@ -31,10 +31,9 @@ struct RouteProbability {
     bool chosen = false;                    // the label the router chose
 };
 
-namespace {
-
 // What a request streams to the page, besides the route and the answer's pieces (a QByteArray
-// each): the swarm it loaded (or reused) for the definition, and how the request ended.
+// each): the swarm it loaded (or reused) for the definition, and how the request ended. Outside
+// the anonymous namespace: chunkAs tells types apart by name.
 struct LoadedSwarm {
     std::shared_ptr<Swarm> swarm;
     std::string definitionKey;
@@ -43,6 +42,8 @@ struct RequestOutcome {
     DispatchResult result;
     bool stopped = false;
 };
+
+namespace {
 
 QString percent(double p) { return QString("%1%").arg(p * 100, 0, 'f', 1); }
 

@@ -12,9 +12,8 @@
 
 namespace swarm::ui {
 
-namespace {
-
-// The trainer's events that have no type of their own, as they travel through JobRunner::chunk.
+// The trainer's events that have no type of their own, as they travel through JobRunner::chunk
+// (outside the anonymous namespace: chunkAs tells types apart by name).
 struct RunStarted {
     qint64 startStep = 0, totalSteps = 0;
 };
@@ -26,6 +25,8 @@ struct RunCheckpoint {
     qint64 step = 0;
     QString path;
 };
+
+namespace {
 
 // Records every event in the project on the training thread itself, then streams it to the UI
 // thread through the job.

@@ -335,6 +335,18 @@ private slots:
         QVERIFY(page_->swarmLoaded());   // what loaded stays for the next request
     }
 
+    void destroyingThePageWhileARequestRunsStopsIt() {
+        auto page = std::make_unique<SwarmPage>();
+        QVERIFY2(page->openJson(swarmJson()), qPrintable(page->editorMessage()));
+        page->setRequestText("List the customers in Paris");
+        QVERIFY(page->send());
+        QVERIFY(page->busy());
+        QElapsedTimer clock;
+        clock.start();
+        page.reset();   // cancels the request and joins its thread
+        QVERIFY2(clock.elapsed() < 30000, qPrintable(QString("destroying took %1 ms").arg(clock.elapsed())));
+    }
+
     void mainWindowShowsTheSwarmPage() {
         MainWindow window;   // registers every module's schema before the project is made
         const std::string project = dir_ + "/window.swarm";

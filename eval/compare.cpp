@@ -40,7 +40,9 @@ json Comparison::toJson() const {
                            {"decode_tok_s", m.decodeTokS},
                            {"peak_rss_mib", m.peakRssMiB},
                            {"cost_per_mtok_prefill", m.costPerMTokPrefill},
-                           {"cost_per_mtok_decode", m.costPerMTokDecode}});
+                           {"cost_per_mtok_decode", m.costPerMTokDecode},
+                           {"kind", m.run.modelKind},
+                           {"cost_basis", m.costBasis}});
     return json{{"dataset", datasetName}, {"split", split},   {"baseline", baseline}, {"primary", primary},
                 {"metrics", metricNames}, {"models", models_}, {"notes", notes},
                 {"watts", cost.watts},    {"price_per_kwh", cost.pricePerKwh}};
@@ -128,6 +130,92 @@ Comparison compareRuns(ProjectStore& project, const std::vector<int64_t>& runIds
         }
     }
     return c;
+}
+
+void addAnswerColumn(Comparison& c, const AnswerColumn& column, bool makeBaseline, const metrics::SqlOptions& sql) {
+    if (c.models.empty()) throw Error("an answer column needs at least one evaluation run to compare with");
+    const EvalRunInfo& base = c.models[c.baseline].run;
+    std::vector<std::string> families;
+    for (const std::string& f : base.metrics)
+        if (f != "loss") families.push_back(f);
+    const bool byId = column.datasetId != 0 && column.datasetId == base.datasetId;
+    std::vector<metrics::ScoredExample> scored;
+    for (ComparedExample& e : c.examples) {
+        const std::string* answer = nullptr;
+        if (byId) {
+            auto it = column.byExampleId.find(e.exampleId);
+            if (it != column.byExampleId.end()) answer = &it->second;
+        } else {
+            auto it = column.byPrompt.find(e.prompt);
+            if (it != column.byPrompt.end()) answer = &it->second;
+        }
+        e.outputs.push_back(answer ? *answer : std::string());
+        e.present.push_back(answer != nullptr);
+        e.scores.emplace_back();
+        if (!answer) continue;
+        const metrics::ExampleInput in{e.prompt, e.reference, *answer, !e.reference.empty()};
+        e.scores.back() = metrics::scoreExample(families, in, sql);
+        scored.push_back(metrics::ScoredExample{*answer, e.reference, !e.reference.empty(), e.scores.back()});
+    }
+    const metrics::Summary summary = metrics::aggregate(families, scored);
+
+    ModelColumn col;
+    col.run.modelName = column.name;
+    col.run.modelPath = column.path;
+    col.run.modelKind = column.kind;
+    col.run.datasetId = base.datasetId;
+    col.run.datasetName = base.datasetName;
+    col.run.split = base.split;
+    col.run.metrics = families;
+    col.run.status = "done";
+    col.run.total = int64_t(c.examples.size());
+    col.run.done = int64_t(scored.size());
+    col.run.summary = summary.toJson();
+    for (const auto& [k, v] : summary.values) col.values[k] = v;
+    col.decodeTokS = column.decodeTokS;
+    col.costPerMTokPrefill = column.costPerMTokPrefill;
+    col.costPerMTokDecode = column.costPerMTokDecode;
+    col.costBasis = column.costBasis;
+    c.models.push_back(std::move(col));
+    const size_t added = c.models.size() - 1;
+
+    for (const auto& [k, v] : c.models[added].values)
+        if (std::find(c.metricNames.begin(), c.metricNames.end(), k) == c.metricNames.end()) c.metricNames.push_back(k);
+    if (makeBaseline) c.baseline = added;
+    for (size_t i = 0; i < c.models.size(); ++i) {
+        c.models[i].deltas.clear();
+        if (i == c.baseline) continue;
+        for (auto& [k, v] : c.models[i].values) {
+            auto b = c.models[c.baseline].values.find(k);
+            if (b != c.models[c.baseline].values.end()) c.models[i].deltas[k] = v - b->second;
+        }
+    }
+    for (ComparedExample& e : c.examples) {
+        e.disagree = false;
+        std::string first;
+        bool any = false;
+        for (size_t i = 0; i < e.outputs.size(); ++i) {
+            if (!e.present[i]) continue;
+            const std::string norm = metrics::normalizeAnswer(e.outputs[i]);
+            if (!any) first = norm;
+            else if (norm != first) e.disagree = true;
+            any = true;
+        }
+    }
+
+    char buf[160];
+    c.notes.push_back(column.name + " answered " + std::to_string(scored.size()) + " of the " + std::to_string(c.examples.size()) +
+                      " examples" + (scored.size() < c.examples.size() ? " (its values are over those it answered)" : ""));
+    std::snprintf(buf, sizeof buf, "%.4f per million prompt tokens, %.4f per million completion tokens", column.costPerMTokPrefill,
+                  column.costPerMTokDecode);
+    c.notes.push_back(column.name + ": the cost is its " + column.costBasis + " (" + buf + "), not electricity");
+    for (size_t i = 0; i < added; ++i) {
+        const ModelColumn& m = c.models[i];
+        if (!(m.costPerMTokDecode > 0) || !(column.costPerMTokDecode > 0)) continue;
+        std::snprintf(buf, sizeof buf, "%.4f per million decoded tokens against %.4f: %.0fx less", m.costPerMTokDecode,
+                      column.costPerMTokDecode, column.costPerMTokDecode / m.costPerMTokDecode);
+        c.notes.push_back(m.run.modelName + ": " + buf + " than " + column.name);
+    }
 }
 
 std::string exampleMetric(const Comparison& c) {

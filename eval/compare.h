@@ -29,6 +29,9 @@ struct ModelColumn {
     double prefillTokS = 0, decodeTokS = 0;
     double peakRssMiB = 0;
     double costPerMTokPrefill = 0, costPerMTokDecode = 0;
+    // What the costs are: "electricity" (this machine's power at the run's speed) or, for an
+    // answer column (addAnswerColumn), "API price" (the provider's price per million tokens).
+    std::string costBasis = "electricity";
 };
 
 struct ComparedExample {
@@ -70,6 +73,30 @@ struct ExampleFilter {
     double maxScore = std::numeric_limits<double>::infinity();
 };
 std::vector<size_t> filterExamples(const Comparison& c, const ExampleFilter& f);
+
+// A column of answers that no evaluation run produced here: a teacher model's answers stored by
+// a distillation job (issue 16, distill/teacher_column.h), compared on the same examples and
+// scored with the same metrics as the runs.
+struct AnswerColumn {
+    std::string name;                               // e.g. "teacher:gpt-4o"
+    std::string kind = "teacher";                   // shown as the column's model kind
+    std::string path;                               // where the answers came from (the endpoint URL)
+    int64_t datasetId = 0;                          // the dataset byExampleId's ids belong to
+    std::map<int64_t, std::string> byExampleId;     // answers by example id (used when the runs are on datasetId)
+    std::map<std::string, std::string> byPrompt;    // else by the prompt's text
+    double costPerMTokPrefill = 0, costPerMTokDecode = 0;   // price per million prompt / completion tokens
+    double decodeTokS = 0;                          // completion tokens per second of request latency
+    std::string costBasis = "API price";
+};
+
+// Adds `column` after the runs' columns: each compared example gets its answer (absent when it
+// has none), scored with the baseline run's metric families (all but loss, which needs the
+// model), and the column's values are the aggregate over the examples it answered. With
+// makeBaseline it becomes the baseline: every other column's deltas are then against it. Notes
+// say how many examples it answered, that its cost is a price, and each model's cost per
+// million decoded tokens beside it. Throws swarm::Error when `c` has no run to take the
+// metrics from.
+void addAnswerColumn(Comparison& c, const AnswerColumn& column, bool makeBaseline, const metrics::SqlOptions& sql = {});
 
 struct QuantRegression {
     std::string metric;

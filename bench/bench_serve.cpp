@@ -323,19 +323,22 @@ int main(int argc, char** argv) {
         // Untimed: the specialists load lazily, and the widest phase's threads and buffers come
         // into use, so that what follows measures a warm server.
         const int widest = *std::max_element(clients.begin(), clients.end());
-        const Phase warm = runPhase(server.port(), widest, std::max(widest, 16), model, maxTokens, stream);
+        const Phase warm = runPhase(server.port(), widest, 4 * widest, model, maxTokens, stream);
         long long sent = warm.answered + warm.refused + warm.lost;
         bool ok = warm.lost == 0;
         const long long rssStart = rss.now();
-        std::printf("server memory after warm-up: %s\n", mib(rssStart).c_str());
-        std::printf("| clients | requests | 200 | 503 | lost | requests/s | tokens/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|\n");
+        std::printf("warm-up: %d clients, %d answered, %d refused with 503, %d lost%s%s; server memory %s\n", warm.clients,
+                    warm.answered, warm.refused, warm.lost, warm.firstLost.empty() ? "" : ": ", warm.firstLost.c_str(),
+                    mib(rssStart).c_str());
+        std::printf("| clients | requests | 200 | 503 | lost | requests/s | tokens/s | p50 ms | p99 ms | server memory after |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|\n");
         for (int n : clients) {
             const Phase p = runPhase(server.port(), n, requests, model, maxTokens, stream);
             sent += p.answered + p.refused + p.lost;
             ok = ok && p.lost == 0;
-            std::printf("| %d | %d | %d | %d | %d | %.1f | %.0f | %.1f | %.1f |\n", n, requests, p.answered, p.refused, p.lost,
-                        double(p.answered) / p.seconds, double(p.tokens) / p.seconds, percentile(p.latencies, 50),
-                        percentile(p.latencies, 99));
+            std::printf("| %d | %d | %d | %d | %d | %.1f | %.0f | %.1f | %.1f | %s |\n", n, requests, p.answered, p.refused,
+                        p.lost, double(p.answered) / p.seconds, double(p.tokens) / p.seconds, percentile(p.latencies, 50),
+                        percentile(p.latencies, 99), mib(rss.now()).c_str());
             if (!p.firstLost.empty()) std::printf("  first lost request: %s\n", p.firstLost.c_str());
         }
         const long long rssEnd = rss.now();

@@ -165,6 +165,11 @@ private:
 
 void HttpTransport::closeAfterResponse() { tlsCloseAfterResponse = true; }
 
+void HttpTransport::widenListenBacklog(int backlog) {
+    // listen() on a listening socket only changes its backlog.
+    if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
+}
+
 bool HttpTransport::process_and_close_socket(socket_t sock) {
     ++connections_;
     const int one = 1;

@@ -24,6 +24,10 @@ public:
     // reads the answer rather than a connection reset.
     static void closeAfterResponse();
 
+    // cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed in Debian's
+    // library): more clients connecting at once would wait for SYN retransmits. Call after bind.
+    void widenListenBacklog(int backlog);
+
     long long connections() const { return connections_.load(); }
     // Connections closed because a request did not arrive within requestReadSeconds.
     long long slowRequestsDropped() const { return slowDropped_.load(); }

@@ -126,6 +126,7 @@ int SwarmServer::bind() {
                         " (in use, or not an address of this machine)");
         port_ = options_.port;
     }
+    http_->widenListenBacklog(1024);
     return port_;
 }
 

@@ -4,6 +4,8 @@
 #include "core/error.h"
 #include "core/hf_folder.h"
 #include "core/project_store.h"
+#include "training/distributed.h"
+#include "training/local_launcher.h"
 #include "training/memory_estimate.h"
 #include "training/run_store.h"
 #include "training/trainer.h"
@@ -18,24 +20,30 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace swarm::cli {
 
 namespace {
 
 std::atomic<int> g_control{kRun};
+std::atomic<int> g_forward{0};          // the local launcher: a signal to pass on to its ranks
 
 void onInterrupt(int) {
     if (g_control.load() != kRun) _exit(130);      // a second Ctrl-C: stop now
     g_control.store(kCancel);
 }
 
+void onLauncherSignal(int signal) { g_forward.store(signal); }
+
 const char* kTrainHelp =
     "usage: swarm train --project P --dataset D --base MODEL_DIR --out RUN_DIR [options]\n"
     "       swarm train --resume RUN_DIR [--project P]\n"
+    "       swarm train ... --nproc N        (data parallel: N ranks on this machine)\n"
     "\n"
     "Full fine-tuning of every parameter with AdamW, a cosine schedule with warm-up, gradient\n"
     "accumulation to the global batch, clipping and the load-balancing loss. Checkpoints go to\n"
@@ -58,7 +66,18 @@ const char* kTrainHelp =
     "  --eval-every N         optimiser steps between validation losses (default 25)\n"
     "  --name NAME            the run's name in the project (default: the folder name)\n"
     "  --save-preset NAME     also save these settings as a user preset\n"
-    "  --force                start even when the memory pre-flight says it will not fit\n";
+    "  --force                start even when the memory pre-flight says it will not fit\n"
+    "\n"
+    "Data parallelism: each rank computes its share of every global batch, the gradients are\n"
+    "summed over the ranks, rank 0 alone writes the run. Under torchrun (or anything that sets\n"
+    "RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) each process is one rank, on\n"
+    "cuda:LOCAL_RANK when the device is CUDA. A resume may use another number of ranks.\n"
+    "  --nproc N              start N ranks on this machine (the built-in launcher); Ctrl-C stops\n"
+    "                         them all with a checkpoint; a rank that dies stops the job\n"
+    "  --master-port P        with --nproc: the rendezvous port on 127.0.0.1 (default: a free one)\n"
+    "  --dist-backend B       auto (nccl on CUDA, gloo on CPU), gloo or nccl\n"
+    "  --dist-timeout S       seconds a rank waits for the others before failing (default 300)\n"
+    "  --join                 take the job from rank 0 (ranks started by the workbench's Train page)\n";
 
 std::string userPresetFolder() { return defaultUserPresetFolder(); }
 
@@ -84,6 +103,12 @@ public:
     }
     void onStep(const StepMetrics& s) override {
         next_->onStep(s);
+        if (s.ranks > 1 || s.allReduceBytes > 0) {
+            ranks_ = s.ranks;
+            allReduceSeconds_ += s.allReduceSeconds;
+            allReduceBytes_ = s.allReduceBytes;
+            stepSeconds_ += s.tokensPerSecond > 0 ? double(s.tokens) / s.tokensPerSecond : 0;
+        }
         char line[256];
         const int width = 24;
         int filled = int(double(width) * double(s.step) / double(std::max<int64_t>(1, s.totalSteps)));
@@ -111,60 +136,22 @@ public:
     void onFinish(const RunResult& r) override {
         next_->onFinish(r);
         if (tty_) std::fprintf(stderr, "\n");
+        if (stepSeconds_ > 0)
+            std::fprintf(stderr, "data parallel: %d rank(s); all-reduce %.1f%% of step time, %s per step and rank\n", ranks_,
+                         100.0 * allReduceSeconds_ / stepSeconds_, formatBytes(uint64_t(allReduceBytes_)).c_str());
     }
 
 private:
     TrainingObserver* next_;
     bool tty_;
     double lastVal_ = -1;
+    int ranks_ = 1;
+    double allReduceSeconds_ = 0, stepSeconds_ = 0;
+    int64_t allReduceBytes_ = 0;
 };
 
-int report(const RunResult& r, const std::string& runDir, RunRecorder& recorder) {
-    recorder.flush();
-    std::cout << "run " << statusName(r.status) << " after " << r.steps << "/" << r.totalSteps << " steps in "
-              << formatDuration(r.seconds) << ": train loss " << r.trainLoss;
-    if (r.validationLoss >= 0) std::cout << ", validation loss " << r.validationLoss;
-    std::cout << "\n";
-    if (!r.finalModelDir.empty()) std::cout << "final model: " << r.finalModelDir << "\n";
-    if (!r.lastCheckpoint.empty()) std::cout << "last checkpoint: " << r.lastCheckpoint << "\n";
-    if (r.status == RunResult::Cancelled) std::cout << "resume with: swarm train --resume " << runDir << "\n";
-    if (r.status == RunResult::Diverged) std::cerr << "swarm: " << r.message << "\n";
-    if (!recorder.lastError().empty()) std::cerr << "warning: the project store was not fully updated: " << recorder.lastError() << "\n";
-    switch (r.status) {
-    case RunResult::Finished: return 0;
-    case RunResult::Diverged: return 1;
-    default: return 130;
-    }
-}
-
-} // namespace
-
-int runTrain(const Argv& argv) {
-    Args args(argv,
-              {"project", "dataset", "base", "out", "preset", "epochs", "lr", "global-batch", "micro-batch", "max-steps",
-               "warmup", "seed", "device", "threads", "precision", "checkpoint-every", "eval-every", "name",
-               "save-preset", "resume"},
-              {"force"});
-    if (args.help()) { std::cout << kTrainHelp; return 0; }
-    if (!args.positionals().empty()) throw Error("train: unexpected argument '" + args.positionals()[0] + "'");
-    std::signal(SIGINT, onInterrupt);
-    std::signal(SIGTERM, onInterrupt);
-
-    if (args.has("resume")) {
-        const std::string runDir = args.required("resume");
-        nlohmann::json manifest = run_folder::readManifest(runDir);
-        const std::string projectPath = args.value("project", manifest["dataset"].value("project", ""));
-        if (projectPath.empty()) throw Error(run_folder::manifestPath(runDir) + ": names no project; pass --project");
-        TrainingData data = loadTrainingData(projectPath, std::to_string(manifest["dataset"].value("id", int64_t(0))));
-        auto trainer = Trainer::resume(runDir, std::move(data));
-        RunRecorder recorder(projectPath, runDir, fs::path(runDir).filename().string());
-        ProgressPrinter printer(&recorder);
-        return report(trainer->run(&printer, &g_control), runDir, recorder);
-    }
-
-    const std::string projectPath = args.required("project");
-    const std::string runDir = args.required("out");
-    const std::string base = args.required("base");
+// The run's config from the preset and the command line.
+TrainConfig configFromArgs(const Args& args) {
     TrainConfig config = resolvePreset(args.value("preset", "specialist"));
     config.epochs = int(args.integer("epochs", config.epochs, 1, 1000));
     config.peakLr = args.number("lr", config.peakLr, 0, 10);
@@ -179,23 +166,165 @@ int runTrain(const Argv& argv) {
     config.checkpointEvery = int(args.integer("checkpoint-every", config.checkpointEvery, 0, 1LL << 30));
     config.evalEvery = int(args.integer("eval-every", config.evalEvery, 0, 1LL << 30));
     config.validate("command line");
-    if (args.has("save-preset")) saveUserPreset(userPresetFolder(), args.value("save-preset"), config);
+    return config;
+}
 
-    TrainingData data = loadTrainingData(projectPath, args.required("dataset"));
-    // Pre-flight with the longest training sequence: refuse with numbers rather than swap or OOM.
-    ModelConfig modelConfig = ModelConfig::load(locateHfModel(base).configPath);
-    int longest = 0;
-    for (const TrainingExample& e : data.train) longest = std::max(longest, int(e.ids.size()));
-    PreflightVerdict verdict = preflight(modelConfig, config.microBatch, longest, config.precision == "bf16",
-                                         availableMemory(config.device));
-    if (verdict.kind == PreflightVerdict::DoesNotFit && !args.flag("force"))
-        throw Error("memory pre-flight: this run " + verdict.message + " (use --micro-batch, or --force to try anyway)");
-    std::cerr << "memory: " << verdict.message << (verdict.kind == PreflightVerdict::Tight ? " (warning)" : "") << "\n";
+int exitCodeOf(const RunResult& r) {
+    switch (r.status) {
+    case RunResult::Finished: return 0;
+    case RunResult::Diverged: return 1;
+    default: return 130;
+    }
+}
 
-    auto trainer = Trainer::create(runDir, base, config, std::move(data));
-    RunRecorder recorder(projectPath, runDir, args.value("name", fs::path(runDir).filename().string()));
+int report(const RunResult& r, const std::string& runDir, RunRecorder& recorder) {
+    recorder.flush();
+    std::cout << "run " << statusName(r.status) << " after " << r.steps << "/" << r.totalSteps << " steps in "
+              << formatDuration(r.seconds) << ": train loss " << r.trainLoss;
+    if (r.validationLoss >= 0) std::cout << ", validation loss " << r.validationLoss;
+    std::cout << "\n";
+    if (!r.finalModelDir.empty()) std::cout << "final model: " << r.finalModelDir << "\n";
+    if (!r.lastCheckpoint.empty()) std::cout << "last checkpoint: " << r.lastCheckpoint << "\n";
+    if (r.status == RunResult::Cancelled) std::cout << "resume with: swarm train --resume " << runDir << "\n";
+    if (r.status == RunResult::Diverged) std::cerr << "swarm: " << r.message << "\n";
+    if (!recorder.lastError().empty()) std::cerr << "warning: the project store was not fully updated: " << recorder.lastError() << "\n";
+    return exitCodeOf(r);
+}
+
+} // namespace
+
+namespace {
+
+// A rank with no job of its own (--join: started by the Train page; --resume on a rank other
+// than 0, whose run folder is rank 0's) takes rank 0's job: run folder, base model, project,
+// dataset and config.
+std::unique_ptr<Trainer> joinRank0sJob(const Args& args, Distributed& dist, std::string& projectPath) {
+    const json job = dist.jobOfRank0();
+    const std::string mode = job.value("mode", "");
+    if (args.has("resume") && mode != "resume")
+        throw Error("this rank was started with --resume, but rank 0 is starting a new run");
+    projectPath = args.value("project", job.value("project", ""));
+    if (projectPath.empty()) throw Error("rank 0's run names no project; pass --project");
+    TrainingData data = loadTrainingData(projectPath, std::to_string(job.value("dataset_id", int64_t(0))));
+    if (mode == "resume") return Trainer::resume(job.at("run_dir").get<std::string>(), std::move(data), &dist);
+    return Trainer::create(job.at("run_dir").get<std::string>(), job.at("base_model").get<std::string>(),
+                           TrainConfig::fromJson(job.at("config"), "rank 0's training config"), std::move(data), &dist);
+}
+
+int train(const Args& args, Distributed* dist) {
+    const bool rank0 = !dist || dist->isRank0();
+    std::unique_ptr<Trainer> trainer;
+    std::string projectPath, runDir, runName;
+    if (args.flag("join") || (args.has("resume") && !rank0)) {
+        trainer = joinRank0sJob(args, *dist, projectPath);
+    } else if (args.has("resume")) {
+        runDir = args.required("resume");
+        nlohmann::json manifest = run_folder::readManifest(runDir);
+        projectPath = args.value("project", manifest["dataset"].value("project", ""));
+        if (projectPath.empty()) throw Error(run_folder::manifestPath(runDir) + ": names no project; pass --project");
+        TrainingData data = loadTrainingData(projectPath, std::to_string(manifest["dataset"].value("id", int64_t(0))));
+        trainer = Trainer::resume(runDir, std::move(data), dist);
+        runName = fs::path(runDir).filename().string();
+    } else {
+        projectPath = args.required("project");
+        runDir = args.required("out");
+        const std::string base = args.required("base");
+        TrainConfig config = configFromArgs(args);
+        if (dist) chooseBackend(args.value("dist-backend", "auto"), config.device);
+        if (args.has("save-preset") && rank0) saveUserPreset(userPresetFolder(), args.value("save-preset"), config);
+
+        TrainingData data = loadTrainingData(projectPath, args.required("dataset"));
+        // Pre-flight with the longest training sequence: refuse with numbers rather than swap or OOM.
+        ModelConfig modelConfig = ModelConfig::load(locateHfModel(base).configPath);
+        int longest = 0;
+        for (const TrainingExample& e : data.train) longest = std::max(longest, int(e.ids.size()));
+        const std::string device = dist ? rankDeviceSpec(config.device, dist->env()) : config.device;
+        PreflightVerdict verdict = preflight(modelConfig, config.microBatch, longest, config.precision == "bf16",
+                                             availableMemory(device));
+        if (verdict.kind == PreflightVerdict::DoesNotFit && !args.flag("force"))
+            throw Error("memory pre-flight: this run " + verdict.message + " (use --micro-batch, or --force to try anyway)");
+        if (rank0) std::cerr << "memory: " << verdict.message << (verdict.kind == PreflightVerdict::Tight ? " (warning)" : "") << "\n";
+        trainer = Trainer::create(runDir, base, config, std::move(data), dist);
+        runName = args.value("name", fs::path(runDir).filename().string());
+    }
+    if (!rank0) return exitCodeOf(trainer->run(nullptr, &g_control));   // rank 0 reports for the job
+    RunRecorder recorder(projectPath, runDir, runName);
     ProgressPrinter printer(&recorder);
     return report(trainer->run(&printer, &g_control), runDir, recorder);
+}
+
+// `swarm train ... --nproc N`: N ranks of this command on this machine, watched until they end.
+int launchLocally(const Args& args, const Argv& argv) {
+    if (launchEnvFromEnvironment())
+        throw Error("--nproc starts its own ranks, but this process already is one (RANK and WORLD_SIZE are set, "
+                    "e.g. by torchrun): drop --nproc");
+    if (args.flag("join")) throw Error("--join and --nproc do not go together");
+    const int processes = int(args.integer("nproc", 1, 1, 4096));
+    // Refuse a backend that cannot work before starting anything.
+    const std::string device = args.has("resume")
+                                   ? run_folder::readManifest(args.required("resume"))["config"].value("device", "cpu")
+                                   : configFromArgs(args).device;
+    chooseBackend(args.value("dist-backend", "auto"), device);
+
+    LocalRanks::Spec spec;
+    spec.executable = fs::read_symlink("/proc/self/exe").string();
+    spec.args = {"train"};
+    for (size_t i = 0; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if (a == "--nproc" || a == "--master-port") { ++i; continue; }
+        if (a.rfind("--nproc=", 0) == 0 || a.rfind("--master-port=", 0) == 0) continue;
+        spec.args.push_back(a);
+    }
+    spec.worldSize = processes;
+    spec.masterPort = args.has("master-port") ? int(args.integer("master-port", 0, 1, 65535)) : LocalRanks::freePort();
+    std::signal(SIGINT, onLauncherSignal);
+    std::signal(SIGTERM, onLauncherSignal);
+    LocalRanks ranks(spec);
+    const int code = ranks.wait(&g_forward);
+    if (!ranks.failure().empty()) {
+        const std::string runDir = args.has("resume") ? args.value("resume") : args.value("out");
+        std::cerr << "swarm: " << ranks.failure() << "; the job is stopped (resume with: swarm train --resume " << runDir
+                  << " --nproc " << processes << ")\n";
+    }
+    return code;
+}
+
+std::string messageOf(const std::exception& e) {
+    if (auto* c10error = dynamic_cast<const c10::Error*>(&e)) return c10error->what_without_backtrace();
+    return e.what();
+}
+
+} // namespace
+
+int runTrain(const Argv& argv) {
+    Args args(argv,
+              {"project", "dataset", "base", "out", "preset", "epochs", "lr", "global-batch", "micro-batch", "max-steps",
+               "warmup", "seed", "device", "threads", "precision", "checkpoint-every", "eval-every", "name",
+               "save-preset", "resume", "nproc", "master-port", "dist-backend", "dist-timeout"},
+              {"force", "join"});
+    if (args.help()) { std::cout << kTrainHelp; return 0; }
+    if (!args.positionals().empty()) throw Error("train: unexpected argument '" + args.positionals()[0] + "'");
+    if (args.has("nproc")) return launchLocally(args, argv);
+    if (args.has("master-port")) throw Error("--master-port goes with --nproc (a launched rank reads MASTER_PORT)");
+
+    const std::optional<LaunchEnv> env = launchEnvFromEnvironment();
+    if (args.flag("join") && (!env || env->rank == 0))
+        throw Error("--join is for ranks 1..N-1 of a launched job (RANK > 0, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)");
+    const auto timeout = std::chrono::seconds(args.integer("dist-timeout", 300, 1, 24 * 3600));
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    std::unique_ptr<Distributed> dist;
+    if (env) dist = Distributed::connect(*env, args.value("dist-backend", "auto"), timeout);
+    try {
+        return train(args, dist.get());
+    } catch (const std::exception& e) {
+        if (!dist) throw;
+        // Tell the other ranks why, so that nobody waits for this one; name the rank in the line.
+        const std::string message = messageOf(e);
+        dist->failSetup(message);
+        if (dist->worldSize() > 1 && message.rfind("rank ", 0) != 0) throw Error("rank " + std::to_string(dist->rank()) + ": " + message);
+        throw;
+    }
 }
 
 } // namespace swarm::cli

@@ -36,6 +36,12 @@ std::vector<GlobalBatch> planEpoch(const std::vector<int32_t>& lengths, int glob
     return plan;
 }
 
+GlobalBatch rankShare(const GlobalBatch& batch, int rank, int worldSize) {
+    GlobalBatch share;
+    for (size_t i = size_t(rank); i < batch.size(); i += size_t(worldSize)) share.push_back(batch[i]);
+    return share;
+}
+
 double paddingShare(const std::vector<GlobalBatch>& plan, const std::vector<int32_t>& lengths) {
     double real = 0, total = 0;
     for (const GlobalBatch& g : plan)

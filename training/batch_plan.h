@@ -18,6 +18,12 @@ std::vector<GlobalBatch> planEpoch(const std::vector<int32_t>& lengths, int glob
 
 int64_t stepsPerEpoch(int64_t examples, int globalBatch);
 
+// Data parallelism: rank r of W computes micro-batches r, r+W, r+2W... of each global batch.
+// Whole micro-batches, so that every micro-batch (its padding, its load-balancing loss) is the
+// one a single process computes; round-robin over the length-sorted list spreads long and short
+// ones over the ranks. A rank may get none when the batch has fewer micro-batches than ranks.
+GlobalBatch rankShare(const GlobalBatch& batch, int rank, int worldSize);
+
 // Padding share of a plan: padded tokens / all tokens in the micro-batch tensors.
 double paddingShare(const std::vector<GlobalBatch>& plan, const std::vector<int32_t>& lengths);
 

@@ -30,6 +30,8 @@ void fsyncPath(const fs::path& p) {
     ::close(fd);
 }
 
+} // namespace
+
 std::string serializeOptimizer(torch::optim::Optimizer& optimizer) {
     torch::serialize::OutputArchive archive;
     optimizer.save(archive);
@@ -38,7 +40,17 @@ std::string serializeOptimizer(torch::optim::Optimizer& optimizer) {
     return out.str();
 }
 
-} // namespace
+void loadOptimizer(torch::optim::Optimizer& optimizer, const std::string& bytes, const torch::Device& device,
+                   const std::string& source) {
+    try {
+        std::istringstream in(bytes);
+        torch::serialize::InputArchive archive;
+        archive.load_from(in, device);
+        optimizer.load(archive);
+    } catch (const c10::Error& e) {
+        throw Error(source + ": cannot read the optimizer state: " + e.what_without_backtrace());
+    }
+}
 
 CheckpointStore::CheckpointStore(std::string runDir, int keep)
     : runDir_(std::move(runDir)), dir_(run_folder::checkpointsDir(runDir_)), keep_(std::max(1, keep)) {}
@@ -112,16 +124,8 @@ void CheckpointStore::restore(const Info& info, EveModel& model, torch::optim::O
         }
     }
     const std::string optPath = (dir / "optimizer.pt").string();
-    std::string bytes = readTextFile(optPath, size_t(1) << 36);
-    try {
-        std::istringstream in(bytes);
-        torch::serialize::InputArchive archive;
-        archive.load_from(in, model->parameters().empty() ? torch::Device(torch::kCPU)
-                                                          : model->parameters().front().device());
-        optimizer.load(archive);
-    } catch (const c10::Error& e) {
-        throw Error(optPath + ": cannot read the optimizer state: " + e.what_without_backtrace());
-    }
+    loadOptimizer(optimizer, readTextFile(optPath, size_t(1) << 36),
+                  model->parameters().empty() ? torch::Device(torch::kCPU) : model->parameters().front().device(), optPath);
     const std::string rngPath = (dir / "rng_cpu.bin").string();
     std::string rng = readTextFile(rngPath, 1 << 20);
     torch::Tensor state = torch::empty({int64_t(rng.size())}, torch::kUInt8);

@@ -42,4 +42,10 @@ private:
     int keep_;
 };
 
+// AdamW moments as the bytes of optimizer.pt (checkpoints; rank 0 sends them to the other ranks).
+std::string serializeOptimizer(torch::optim::Optimizer& optimizer);
+// Loads those bytes into an optimizer over the same parameters; throws swarm::Error naming `source`.
+void loadOptimizer(torch::optim::Optimizer& optimizer, const std::string& bytes, const torch::Device& device,
+                   const std::string& source);
+
 } // namespace swarm

@@ -1,6 +1,7 @@
 #include "training/trainer.h"
 
 #include "training/checkpoint_store.h"
+#include "training/distributed.h"
 #include "training/expert_health.h"
 #include "training/run_folder.h"
 #include "training/memory_estimate.h"
@@ -11,6 +12,7 @@
 #include "model/runtime.h"
 #include "core/tokenizer.h"
 #include "core/format.h"
+#include "core/system.h"
 
 #include <ATen/autocast_mode.h>
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -38,6 +41,12 @@ const char* statusName(RunResult::Status s) {
 }
 
 namespace {
+
+// c10::Error::what() carries a backtrace; the message is what another rank should print.
+std::string messageOf(const std::exception& e) {
+    if (auto* c10error = dynamic_cast<const c10::Error*>(&e)) return c10error->what_without_backtrace();
+    return e.what();
+}
 
 // Tokens in positions 1..L-1 whose label is not -100: the predictions that carry loss.
 int64_t labelledCount(const TrainingExample& e) {
@@ -146,72 +155,144 @@ private:
 Trainer::~Trainer() = default;
 
 std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::string& baseModelDir,
-                                         const TrainConfig& config, TrainingData data) {
-    config.validate();
-    if (data.train.empty()) throw Error("the dataset has no training examples");
-    std::error_code ec;
-    if (run_folder::isRunFolder(runDir))
-        throw Error(runDir + ": already holds a run (use resume, or choose another folder)");
-    fs::create_directories(runDir, ec);
-    if (ec) throw Error(runDir + ": cannot create the run folder: " + ec.message());
+                                         const TrainConfig& config, TrainingData data, Distributed* dist) {
+    try {
+        config.validate();
+        if (data.train.empty()) throw Error("the dataset has no training examples");
+        const bool writer = !dist || dist->isRank0();
+        std::error_code ec;
+        if (writer && run_folder::isRunFolder(runDir))
+            throw Error(runDir + ": already holds a run (use resume, or choose another folder)");
+        if (writer) fs::create_directories(runDir, ec);
+        if (ec) throw Error(runDir + ": cannot create the run folder: " + ec.message());
 
-    std::unique_ptr<Trainer> t(new Trainer());
-    t->config_ = config;
-    t->data_ = std::move(data);
-    t->runDir_ = fs::absolute(runDir).lexically_normal().string();   // recorded paths must not depend on the cwd
-    t->baseModelDir_ = baseModelDir;
-    t->setUp(baseModelDir);
-    t->manifest_ = json{{"format", run_folder::kManifestFormat},
-                        {"version", 1},
-                        {"created", utcTimestamp()},
-                        {"base_model", fs::absolute(baseModelDir).string()},
-                        {"config", config.toJson()},
-                        {"model_config", t->model_->config().toJson()},
-                        {"dataset",
-                         {{"name", t->data_.datasetName},
-                          {"id", t->data_.datasetId},
-                          {"project", t->data_.projectPath.empty() ? std::string() : fs::absolute(t->data_.projectPath).string()},
-                          {"train_examples", t->data_.train.size()},
-                          {"validation_examples", t->data_.validation.size()},
-                          {"fingerprint", std::to_string(t->data_.fingerprint())}}},
-                        {"total_steps", t->totalSteps_},
-                        {"device", config.device}};
-    t->writeManifest("created", nullptr);
-    return t;
-}
-
-std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData data) {
-    json manifest = run_folder::readManifest(runDir);
-    std::unique_ptr<Trainer> t(new Trainer());
-    t->manifest_ = manifest;
-    t->runDir_ = fs::absolute(runDir).lexically_normal().string();
-    t->config_ = TrainConfig::fromJson(manifest.at("config"), run_folder::manifestPath(runDir));
-    t->baseModelDir_ = manifest.value("base_model", "");
-    if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))
-        throw Error(runDir + ": the dataset differs from the one this run started with (different examples or "
-                             "split); resume needs the same data");
-    t->data_ = std::move(data);
-    if (manifest.value("status", "") == "finished") throw Error(runDir + ": this run has already finished");
-
-    CheckpointStore store(runDir, t->config_.keepCheckpoints);
-    store.removeIncomplete();
-    std::optional<CheckpointStore::Info> latest = store.latest();
-    t->setUp(t->baseModelDir_);
-    if (latest) {
-        store.restore(*latest, t->model_, *t->optimizer_);
-        json state = store.loadState(*latest);
-        t->step_ = state.at("step").get<int64_t>();
-        t->elapsedBefore_ = state.value("elapsed_seconds", 0.0);
-        t->lastTrainLoss_ = state.value("train_loss", 0.0);
-        t->lastValLoss_ = state.value("validation_loss", -1.0);
-        t->lastCheckpoint_ = latest->path;
+        std::unique_ptr<Trainer> t(new Trainer());
+        t->config_ = config;
+        t->data_ = std::move(data);
+        t->dist_ = dist;
+        t->runDir_ = fs::absolute(runDir).lexically_normal().string();   // recorded paths must not depend on the cwd
+        t->baseModelDir_ = baseModelDir;
+        const std::string projectPath =
+            t->data_.projectPath.empty() ? std::string() : fs::absolute(t->data_.projectPath).string();
+        if (dist && dist->isRank0())
+            dist->publishJob(json{{"mode", "create"},
+                                  {"run_dir", t->runDir_},
+                                  {"base_model", fs::absolute(baseModelDir).string()},
+                                  {"project", projectPath},
+                                  {"dataset_id", t->data_.datasetId},
+                                  {"config", config.toJson()}});
+        t->setUp(baseModelDir);
+        t->manifest_ = json{{"format", run_folder::kManifestFormat},
+                            {"version", 1},
+                            {"created", utcTimestamp()},
+                            {"base_model", fs::absolute(baseModelDir).string()},
+                            {"config", config.toJson()},
+                            {"model_config", t->model_->config().toJson()},
+                            {"dataset",
+                             {{"name", t->data_.datasetName},
+                              {"id", t->data_.datasetId},
+                              {"project", projectPath},
+                              {"train_examples", t->data_.train.size()},
+                              {"validation_examples", t->data_.validation.size()},
+                              {"fingerprint", std::to_string(t->data_.fingerprint())}}},
+                            {"total_steps", t->totalSteps_},
+                            {"device", config.device}};
+        t->writeManifest("created", nullptr);
+        if (dist) t->joinRanks("create", false);
+        return t;
+    } catch (const std::exception& e) {
+        if (dist) dist->failSetup(messageOf(e));
+        throw;
     }
-    return t;
 }
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData data, Distributed* dist) {
+    try {
+        // Under data parallelism only rank 0 reads the run folder; the others get what they need
+        // from it, so that they need not see the folder (another node, no shared disk).
+        const bool reader = !dist || dist->isRank0();
+        json manifest = reader ? run_folder::readManifest(runDir) : dist->jobOfRank0().at("manifest");
+        std::unique_ptr<Trainer> t(new Trainer());
+        t->manifest_ = manifest;
+        t->dist_ = dist;
+        t->runDir_ = fs::absolute(runDir).lexically_normal().string();
+        t->config_ = TrainConfig::fromJson(manifest.at("config"), run_folder::manifestPath(runDir));
+        t->baseModelDir_ = manifest.value("base_model", "");
+        if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))
+            throw Error(runDir + ": the dataset differs from the one this run started with (different examples or "
+                                 "split); resume needs the same data");
+        t->data_ = std::move(data);
+        if (manifest.value("status", "") == "finished") throw Error(runDir + ": this run has already finished");
+
+        std::optional<CheckpointStore::Info> latest;
+        if (reader) {
+            CheckpointStore store(runDir, t->config_.keepCheckpoints);
+            store.removeIncomplete();
+            latest = store.latest();
+        }
+        t->setUp(t->baseModelDir_);
+        json state;                            // null: no checkpoint, the run starts from the beginning
+        if (latest) {
+            CheckpointStore store(runDir, t->config_.keepCheckpoints);
+            store.restore(*latest, t->model_, *t->optimizer_);
+            state = store.loadState(*latest);
+            t->lastCheckpoint_ = latest->path;
+        }
+        if (dist && dist->isRank0())
+            dist->publishJob(json{{"mode", "resume"},
+                                  {"run_dir", t->runDir_},
+                                  {"manifest", manifest},
+                                  {"project", manifest["dataset"].value("project", "")},
+                                  {"dataset_id", manifest["dataset"].value("id", int64_t(0))},
+                                  {"state", state}});
+        if (dist && !dist->isRank0()) state = dist->jobOfRank0().at("state");
+        if (!state.is_null()) {
+            t->step_ = state.at("step").get<int64_t>();
+            t->elapsedBefore_ = state.value("elapsed_seconds", 0.0);
+            t->lastTrainLoss_ = state.value("train_loss", 0.0);
+            t->lastValLoss_ = state.value("validation_loss", -1.0);
+        }
+        if (dist) t->joinRanks("resume", !state.is_null());
+        return t;
+    } catch (const std::exception& e) {
+        if (dist) dist->failSetup(messageOf(e));
+        throw;
+    }
+}
+
+// Every rank checks that it brings what rank 0 brings, then takes rank 0's weights (and, when
+// resuming, its AdamW moments), so that all ranks start from the same bits and, doing the same
+// arithmetic on the same summed gradients, stay identical.
+void Trainer::joinRanks(const char* mode, bool hasCheckpoint) {
+    json recipe = config_.toJson();
+    recipe.erase("device");              // machine settings: each rank's own
+    recipe.erase("threads");
+    dist_->agree(json{{"run", {{"mode", mode}, {"step", step_}}},
+                      {"training config", recipe},
+                      {"model config", model_->config().toJson()},
+                      {"dataset",
+                       {{"name", data_.datasetName},
+                        {"train_examples", data_.train.size()},
+                        {"validation_examples", data_.validation.size()},
+                        {"fingerprint", std::to_string(data_.fingerprint())}}}},
+                 config_.device);
+    std::vector<torch::Tensor> weights = model_->parameters();
+    dist_->broadcastFromRank0(weights, "broadcast of rank 0's weights");
+    if (hasCheckpoint) {
+        std::string bytes = isRank0() ? serializeOptimizer(*optimizer_) : std::string();
+        dist_->broadcastBytesFromRank0(bytes, "broadcast of rank 0's AdamW state");
+        if (!isRank0()) loadOptimizer(*optimizer_, bytes, device_, "rank 0's AdamW state");
+    }
+    gradients_ = std::make_unique<GradientAllReduce>(model_->parameters(), *dist_);
+}
+
+bool Trainer::isRank0() const { return !dist_ || dist_->isRank0(); }
 
 void Trainer::setUp(const std::string& modelDir) {
-    applyThreadCount(config_.threads);
-    device_ = selectDevice(config_.device).device;
+    // Ranks on one machine share its cores (LOCAL_WORLD_SIZE of them); rank r computes on cuda:LOCAL_RANK.
+    const bool shareCores = dist_ && config_.threads == 0;
+    applyThreadCount(shareCores ? std::max(1, availableCores() / dist_->env().localWorldSize) : config_.threads);
+    device_ = selectDevice(dist_ ? rankDeviceSpec(config_.device, dist_->env()) : config_.device).device;
     LoadedModel loaded = loadEveModel(modelDir, device_, torch::kFloat32);
     model_ = loaded.model;
     model_->train();
@@ -246,10 +327,12 @@ void Trainer::setUp(const std::string& modelDir) {
 }
 
 void Trainer::writeManifest(const std::string& status, const RunResult* result) {
+    if (!isRank0()) return;                 // rank 0 alone writes the run folder
     manifest_["status"] = status;
     manifest_["steps_done"] = step_;
     manifest_["updated"] = utcTimestamp();
     manifest_["elapsed_seconds"] = elapsedNow();
+    manifest_["ranks"] = dist_ ? dist_->worldSize() : 1;
     if (!lastCheckpoint_.empty()) manifest_["last_checkpoint"] = lastCheckpoint_;
     if (result) {
         manifest_["train_loss"] = result->trainLoss;
@@ -273,6 +356,7 @@ json Trainer::trainerState() const {
 }
 
 std::string Trainer::writeCheckpoint(TrainingObserver* observer) {
+    if (!isRank0()) return lastCheckpoint_;
     CheckpointStore store(runDir_, config_.keepCheckpoints);
     lastCheckpoint_ = store.save(step_, model_, *optimizer_, trainerState());
     if (observer) observer->onCheckpoint(step_, lastCheckpoint_);
@@ -292,12 +376,20 @@ double Trainer::validate() {
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return lengths[size_t(a)] < lengths[size_t(b)]; });
     double ceSum = 0;
     int64_t labelled = 0;
-    for (size_t start = 0; start < n; start += size_t(config_.microBatch)) {
+    const int rank = dist_ ? dist_->rank() : 0, ranks = dist_ ? dist_->worldSize() : 1;
+    for (size_t start = 0, k = 0; start < n; start += size_t(config_.microBatch), ++k) {
+        if (int(k % size_t(ranks)) != rank) continue;     // micro-batch k is rank k mod W's
         MicroBatch members(order.begin() + long(start), order.begin() + long(std::min(n, start + size_t(config_.microBatch))));
         MicroTensors m = makeMicroBatch(data_.validation, members, device_);
         EveOutput out = model_->forwardForLoss(m.ids, m.labels);
         ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
         labelled += out.labelledTokens;
+    }
+    if (dist_) {
+        torch::Tensor sums = torch::tensor({ceSum, double(labelled)}, torch::kFloat64);
+        dist_->allReduceSum(sums, "all-reduce of the validation loss at step " + std::to_string(step_));
+        ceSum = sums[0].item<double>();
+        labelled = int64_t(std::llround(sums[1].item<double>()));
     }
     model_->train();
     return labelled > 0 ? ceSum / double(labelled) : -1;
@@ -305,11 +397,12 @@ double Trainer::validate() {
 
 // One call of Trainer::run: where its metrics go and what it has reported.
 struct Trainer::Session {
-    Session(const std::string& metricsPath, int64_t startStep, TrainingObserver* observer, const std::atomic<int>* control,
-            int64_t expertWarmup, int64_t totalSteps)
-        : csv(metricsPath, startStep), observer(observer), control(control), startStep(startStep),
-          experts(expertWarmup, totalSteps) {}
-    MetricsCsv csv;
+    Session(const std::string& metricsPath, bool writer, int64_t startStep, TrainingObserver* observer,
+            const std::atomic<int>* control, int64_t expertWarmup, int64_t totalSteps)
+        : observer(observer), control(control), startStep(startStep), experts(expertWarmup, totalSteps) {
+        if (writer) csv.emplace(metricsPath, startStep);
+    }
+    std::optional<MetricsCsv> csv;           // rank 0's alone under data parallelism
     TrainingObserver* observer;
     const std::atomic<int>* control;
     int64_t startStep;
@@ -320,13 +413,14 @@ struct Trainer::Session {
 // What one global batch's micro-batches added up to before the optimiser step.
 struct Trainer::Accumulated {
     double ceSum = 0, auxWeighted = 0;
-    int64_t labelled = 0, tokens = 0;
+    int64_t labelled = 0, tokens = 0;        // labelled: the whole global batch's, on every rank
+    double allReduceSeconds = 0;
     torch::Tensor expertTokens;              // [layer, expert]
     std::vector<double> entropy;             // [layer]
 };
 
 RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* control) {
-    Session session(run_folder::metricsPath(runDir_), step_, observer, control, config_.expertWarmupSteps, totalSteps_);
+    Session session(run_folder::metricsPath(runDir_), isRank0(), step_, observer, control, config_.expertWarmupSteps, totalSteps_);
     sessionStart_ = session.start;
     writeManifest("running", nullptr);
     if (observer) observer->onStart(manifest_, step_);
@@ -342,12 +436,25 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         }
         const auto stepStart = Clock::now();
         Accumulated acc;
-        if (!accumulate(plan[size_t(step_ % stepsPerEpoch_)], session, acc)) {
+        const bool complete = accumulate(plan[size_t(step_ % stepsPerEpoch_)], session, acc);
+        int stop = complete ? kRun : control->load();
+        if (dist_) {
+            // Ranks stop together: a stop asked of any rank (between its micro-batches, or now)
+            // stops every rank before this step's update.
+            if (complete && control) stop = control->load();
+            stop = combineAcrossRanks(acc, stop);
+        }
+        if (stop != kRun) {
             // The partial accumulation is discarded: the step re-runs whole on resume.
             clearGradients();
-            const bool pause = control->load() == kPause;
+            const bool pause = stop == kPause;
             return finish(session, pause ? RunResult::Paused : RunResult::Cancelled,
                           (pause ? "paused at step " : "cancelled at step ") + std::to_string(step_));
+        }
+        if (dist_) {
+            const auto reduceStart = Clock::now();
+            gradients_->run("gradient all-reduce at step " + std::to_string(step_ + 1));
+            acc.allReduceSeconds += std::chrono::duration<double>(Clock::now() - reduceStart).count();
         }
         const double lr = learningRateAt(config_, step_, totalSteps_);
         const double trainLoss = acc.ceSum / double(std::max<int64_t>(acc.labelled, 1));
@@ -369,7 +476,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
         const bool epochEnd = step_ % stepsPerEpoch_ == 0 || step_ == totalSteps_;
         if (epochEnd || (config_.evalEvery > 0 && step_ % config_.evalEvery == 0)) emitValidation(session, epochEnd);
         if (config_.checkpointEvery > 0 && step_ % config_.checkpointEvery == 0 && step_ < totalSteps_) {
-            writeCheckpoint(observer);
+            writeCheckpoint(observer);       // both: rank 0 only
             writeManifest("running", nullptr);
         }
     }
@@ -399,7 +506,11 @@ bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated
         }
     acc.expertTokens = torch::zeros({L, E}, torch::kInt64);
     acc.entropy.assign(size_t(L), 0.0);
-    for (const MicroBatch& members : batch) {
+    // Under data parallelism this rank computes its share of the micro-batches; the loss stays
+    // normalised over the whole global batch, so the ranks' gradients sum to one process's.
+    GlobalBatch share;
+    if (dist_) share = rankShare(batch, dist_->rank(), dist_->worldSize());
+    for (const MicroBatch& members : dist_ ? share : batch) {
         if (session.control && session.control->load() != kRun) return false;
         MicroTensors m = makeMicroBatch(data_.train, members, device_);
         EveOutput out;
@@ -421,6 +532,28 @@ bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated
         }
     }
     return true;
+}
+
+int Trainer::combineAcrossRanks(Accumulated& acc, int control) {
+    const auto start = Clock::now();
+    const int64_t L = acc.expertTokens.size(0), E = acc.expertTokens.size(1);
+    std::vector<double> v = {control == kPause ? 1.0 : 0.0, control == kCancel ? 1.0 : 0.0, acc.ceSum, acc.auxWeighted,
+                             double(acc.tokens)};
+    v.insert(v.end(), acc.entropy.begin(), acc.entropy.end());
+    auto counts = acc.expertTokens.accessor<int64_t, 2>();
+    for (int64_t l = 0; l < L; ++l)
+        for (int64_t e = 0; e < E; ++e) v.push_back(double(counts[l][e]));    // exact below 2^53
+    torch::Tensor sums = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat64).clone();
+    dist_->allReduceSum(sums, "all-reduce of the step statistics at step " + std::to_string(step_ + 1));
+    const double* s = sums.data_ptr<double>();
+    acc.ceSum = s[2];
+    acc.auxWeighted = s[3];
+    acc.tokens = int64_t(std::llround(s[4]));
+    for (int64_t l = 0; l < L; ++l) acc.entropy[size_t(l)] = s[5 + l];
+    for (int64_t l = 0; l < L; ++l)
+        for (int64_t e = 0; e < E; ++e) counts[l][e] = int64_t(std::llround(s[5 + L + l * E + e]));
+    acc.allReduceSeconds += std::chrono::duration<double>(Clock::now() - start).count();
+    return s[1] > 0 ? kCancel : s[0] > 0 ? kPause : kRun;
 }
 
 void Trainer::reportStep(Session& session, const Accumulated& acc, int epoch, double lr, double gradNorm,
@@ -447,7 +580,12 @@ void Trainer::reportStep(Session& session, const Accumulated& acc, int epoch, do
         for (int64_t e = 0; e < E; ++e) sm.expertShare[size_t(l)][size_t(e)] = total > 0 ? double(counts[l][e]) / double(total) : 0.0;
     }
     sm.routerEntropy = acc.entropy;
-    session.csv.step(sm);
+    if (dist_) {
+        sm.ranks = dist_->worldSize();
+        sm.allReduceSeconds = acc.allReduceSeconds;
+        sm.allReduceBytes = gradients_->bytesPerStep() + int64_t(sizeof(double)) * (5 + L + L * E);
+    }
+    if (session.csv) session.csv->step(sm);
     if (!session.observer) return;
     for (const std::string& warning : session.experts.observe(step_, sm.expertShare)) session.observer->onWarning(step_, warning);
     session.observer->onStep(sm);
@@ -472,7 +610,7 @@ void Trainer::emitValidation(Session& session, bool epochEnd) {
     vm.epoch = int(stepsPerEpoch_ > 0 ? std::max<int64_t>(0, step_ - 1) / stepsPerEpoch_ : 0);
     vm.loss = v;
     vm.epochEnd = epochEnd;
-    session.csv.validation(vm, elapsedNow());
+    if (session.csv) session.csv->validation(vm, elapsedNow());
     if (session.observer) session.observer->onValidation(vm);
 }
 
@@ -485,7 +623,7 @@ RunResult Trainer::finish(Session& session, RunResult::Status status, const std:
     r.validationLoss = lastValLoss_;
     r.message = message;
     r.seconds = elapsedNow();
-    if (status == RunResult::Finished) {
+    if (status == RunResult::Finished && isRank0()) {
         r.finalModelDir = run_folder::finalModelDir(runDir_);
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer::bundled();
         saveEveModel(r.finalModelDir, model_, DType::F32, &tokenizer);

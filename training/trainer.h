@@ -33,6 +33,11 @@ struct StepMetrics {
     double etaSeconds = 0;
     std::vector<std::vector<double>> expertShare;   // [layer][expert]: share of routed assignments
     std::vector<double> routerEntropy;              // [layer]: mean per-token entropy of the router, nats
+    // Data parallelism (all zero in one process): this step's time in the all-reduces of
+    // gradients and statistics, and the bytes each rank all-reduced.
+    int ranks = 1;
+    double allReduceSeconds = 0;
+    int64_t allReduceBytes = 0;
 };
 
 struct ValidationMetrics {
@@ -71,13 +76,24 @@ public:
 // Sent to Trainer::run through an atomic; checked between micro-batches.
 enum TrainControl : int { kRun = 0, kPause = 1, kCancel = 2 };
 
+class Distributed;
+class GradientAllReduce;
+
 class Trainer {
 public:
     // A new run in runDir (created; must not already hold a run). Throws swarm::Error.
+    // With `dist` (training/distributed.h) this process is one rank of a data-parallel job: rank 0
+    // alone creates and writes the run folder, broadcasts its initial weights, and every rank
+    // must bring the same config, model config and dataset (checked, one error naming the
+    // difference). Every rank passes its own config and data; run() then computes its share of
+    // each global batch and the gradients are summed over the ranks before the optimiser step.
     static std::unique_ptr<Trainer> create(const std::string& runDir, const std::string& baseModelDir,
-                                           const TrainConfig& config, TrainingData data);
+                                           const TrainConfig& config, TrainingData data, Distributed* dist = nullptr);
     // Continues runDir from its latest checkpoint (or from the start if none was written).
-    static std::unique_ptr<Trainer> resume(const std::string& runDir, TrainingData data);
+    // With `dist`: rank 0 reads the run folder and the checkpoint and sends weights, AdamW state
+    // and position to the other ranks, which need neither (their runDir is only a name); the
+    // world size may differ from the earlier sessions'.
+    static std::unique_ptr<Trainer> resume(const std::string& runDir, TrainingData data, Distributed* dist = nullptr);
 
     ~Trainer();
     RunResult run(TrainingObserver* observer = nullptr, const std::atomic<int>* control = nullptr);
@@ -96,6 +112,11 @@ private:
     void setUp(const std::string& modelDir);
     // Forward and backward over a global batch's micro-batches; false when asked to stop midway.
     bool accumulate(const GlobalBatch& batch, Session& session, Accumulated& acc);
+    // Data parallelism: sums the step's statistics and stop requests over the ranks; returns the
+    // agreed control (kRun, kPause, kCancel).
+    int combineAcrossRanks(Accumulated& acc, int control);
+    void joinRanks(const char* mode, bool hasCheckpoint);
+    bool isRank0() const;
     void reportStep(Session& session, const Accumulated& acc, int epoch, double lr, double gradNorm, double stepSeconds);
     void emitValidation(Session& session, bool epochEnd);
     void clearGradients();
@@ -114,6 +135,8 @@ private:
     EveModel model_{nullptr};
     std::unique_ptr<torch::optim::AdamW> optimizer_;
     torch::Device device_{torch::kCPU};
+    Distributed* dist_ = nullptr;
+    std::unique_ptr<GradientAllReduce> gradients_;
     std::vector<int32_t> lengths_;
     int64_t stepsPerEpoch_ = 0;
     int64_t totalSteps_ = 0;

@@ -7,6 +7,7 @@
 #include "ui/main_window.h"
 #include "ui/swarm_page.h"
 #include "ui/theme.h"
+#include "app/project_schemas.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -16,6 +17,7 @@
 
 int main(int argc, char** argv) {
     swarm::ensureThreadingEnvironment(argc, argv);
+    swarm::registerProjectSchemas();
     QApplication app(argc, argv);
     QApplication::setApplicationName("swarm-workbench");
     QApplication::setOrganizationName("swarm-workbench");

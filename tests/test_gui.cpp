@@ -19,6 +19,7 @@
 #include "ui/training_controller.h"
 
 #include "model/model_io.h"
+#include "app/project_schemas.h"
 
 #include <QComboBox>
 #include <QDialog>
@@ -80,6 +81,7 @@ class TestGui : public QObject {
 private slots:
     void initTestCase() {
         dialogs_ = std::make_unique<ModalDialogCloser>();
+        registerProjectSchemas();         // as the workbench main does
         qputenv("XDG_CONFIG_HOME", tmp_.filePath("config").toUtf8());
         QCoreApplication::setOrganizationName("swarm-workbench-test");
         QSettings().setValue("paths/runs", tmp_.filePath("runs"));

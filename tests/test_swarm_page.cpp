@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "serve/swarm_store.h"
+#include "app/project_schemas.h"
 
 #include <QAction>
 #include <QCheckBox>
@@ -74,6 +75,7 @@ class TestSwarmPage : public QObject {
 private slots:
     void initTestCase() {
         QVERIFY(tmp_.isValid());
+        registerProjectSchemas();         // as the workbench main does
         qputenv("XDG_CONFIG_HOME", tmp_.filePath("config").toUtf8());
         QCoreApplication::setOrganizationName("swarm-workbench-test");
         applyTheme("light");

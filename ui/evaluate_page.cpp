@@ -31,7 +31,6 @@ namespace swarm::ui {
 
 EvaluatePage::EvaluatePage(JobRunner* jobs, QWidget* parent) : QWidget(parent), jobs_(jobs) {
     setObjectName("evaluatePage");
-    eval::registerEvaluationSchema();
     auto* layout = new QHBoxLayout(this);
     layout->addWidget(buildModelPicker());
     layout->addWidget(buildResults(), 1);

@@ -35,7 +35,6 @@ namespace swarm::ui {
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunner(this)) {
     setObjectName("mainWindow");
     setWindowTitle("Swarm Workbench");
-    registerTrainingSchema();
 
     rail_ = new QListWidget;
     rail_->setObjectName("navigationRail");

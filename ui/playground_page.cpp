@@ -5,6 +5,7 @@
 #include "ui/theme.h"
 
 #include "engine/engine.h"
+#include "datasets/prompt_template.h"
 
 #include <QCheckBox>
 #include <QDoubleSpinBox>
@@ -114,7 +115,7 @@ void PlaygroundPane::generate(const Request& r) {
             job.emitChunk(QVariant::fromValue(LoadedModel{model, path}));
         }
         engine::Session session(*model);
-        const std::string prompt = r.raw ? r.prompt.toStdString() : "User: " + r.prompt.toStdString() + "\nAssistant:";
+        const std::string prompt = r.raw ? r.prompt.toStdString() : ChatFormat().promptText(r.prompt.toStdString());
         engine::SamplingOptions so;
         so.temperature = r.temperature;
         so.topK = r.topK;

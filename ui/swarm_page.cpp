@@ -78,7 +78,6 @@ std::string relativeTo(const QDir& folder, const std::string& path) {
 
 SwarmPage::SwarmPage(QWidget* parent) : QWidget(parent), job_(new JobRunner(this)) {
     setObjectName("swarmPage");
-    registerSwarmSchema();
     auto* editorScroll = new QScrollArea;
     editorScroll->setWidgetResizable(true);
     editorScroll->setFrameShape(QFrame::NoFrame);

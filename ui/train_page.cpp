@@ -361,7 +361,6 @@ void TrainPage::setProject(const QString& path) {
     projectPath_ = path;
     store_.reset();
     if (!path.isEmpty()) {
-        registerTrainingSchema();
         store_ = std::make_unique<ProjectStore>(ProjectStore::open(path.toStdString()));
     }
     reloadDatasets();

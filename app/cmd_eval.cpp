@@ -1,10 +1,12 @@
 // `swarm eval` and `swarm compare` (issue 6): evaluate models on a project dataset split with the
-// CPU engine, store the results in the project, compare models and write reports.
+// CPU engine, store the results in the project, compare models and write reports. `swarm eval
+// --perplexity FILE | --corpus NAME` (issue 20): perplexity on raw text, stored beside them.
 #include "app/cli_args.h"
 #include "app/commands.h"
 
 #include "eval/compare.h"
 #include "eval/harness.h"
+#include "eval/perplexity.h"
 
 #include "core/error.h"
 #include "datasets/dataset_store.h"
@@ -15,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 namespace swarm::cli {
 
@@ -22,6 +25,7 @@ namespace {
 
 const char* kEvalHelp =
     "usage: swarm eval MODEL --project P --dataset D [options]\n"
+    "       swarm eval MODEL --perplexity FILE | --corpus NAME [--project P] [--context N] [--stride N]\n"
     "\n"
     "Evaluates MODEL (a Hugging Face folder, a training run folder -> its final/ or newest checkpoint,\n"
     "a checkpoint folder, or a .gguf file) on a dataset split with the CPU engine, using the prompt\n"
@@ -42,7 +46,16 @@ const char* kEvalHelp =
     "  --dtype T              engine weight type: f32, bf16, f16, q8_0 (default: as stored)\n"
     "  --sql-time-limit MS    per-query limit of the SQL execution metric (default 2000)\n"
     "  --show N               print N examples (prompt, reference, output, scores)\n"
-    "  --json                 print the run as JSON\n";
+    "  --json                 print the run as JSON\n"
+    "\n"
+    "perplexity on raw text (WikiText-2 style; stored in the project with --project, and shown by\n"
+    "swarm compare as a column):\n"
+    "  --perplexity FILE      a UTF-8 text file, tokenised whole\n"
+    "  --corpus NAME          the held-out validation documents of a project corpus (swarm corpus)\n"
+    "  --context N            tokens a window sees (default: the model's block_size)\n"
+    "  --stride N             tokens between windows (default: context / 2); every token is scored\n"
+    "                         once, with at least context - stride tokens before it after the first\n"
+    "                         window. Prints perplexity, mean NLL, bits per byte and the token count.\n";
 
 const char* kCompareHelp =
     "usage: swarm compare MODEL... --project P --dataset D [options]\n"
@@ -56,14 +69,17 @@ const char* kCompareHelp =
     "  --watts W              power draw while generating (default 65)\n"
     "  --price-kwh X          electricity price per kWh (default 0.30)\n"
     "  --regression           the quantisation regression of every other model against the baseline\n"
-    "  --json                 print the comparison as JSON\n";
+    "  --json                 print the comparison as JSON\n"
+    "Perplexities stored for a model (swarm eval MODEL --perplexity FILE | --corpus NAME) are shown as\n"
+    "rows ppl:FILE and ppl:corpus:NAME (lower is better).\n";
 
 std::atomic<bool> gCancel{false};
 void onSigint(int) { gCancel.store(true); }
 
 const std::set<std::string> kValueOptions = {"project", "dataset", "split", "limit", "metrics", "max-tokens",
                                              "temperature", "top-k", "top-p", "seed", "batch", "threads", "dtype",
-                                             "sql-time-limit", "show", "baseline", "report", "watts", "price-kwh"};
+                                             "sql-time-limit", "show", "baseline", "report", "watts", "price-kwh",
+                                             "perplexity", "corpus", "context", "stride"};
 
 
 eval::EvalSettings settingsFrom(const Args& args) {
@@ -124,6 +140,64 @@ void printSummary(const eval::EvalRunInfo& r) {
     }
 }
 
+// `swarm eval MODEL --perplexity FILE | --corpus NAME`.
+int runPerplexity(const Args& args) {
+    if (args.has("perplexity") && args.has("corpus")) throw Error("give --perplexity FILE or --corpus NAME, not both");
+    if (args.has("dataset"))
+        throw Error("--perplexity and --corpus score raw text: leave out --dataset (a second swarm eval gives the task metrics)");
+    std::optional<ProjectStore> project;
+    if (args.has("project")) project.emplace(ProjectStore::open(args.value("project")));
+    if (args.has("corpus") && !project) throw Error("--corpus needs --project (the project that holds the corpus)");
+    const eval::PerplexitySource source = args.has("corpus") ? eval::perplexityCorpus(*project, args.value("corpus"))
+                                                             : eval::perplexityFile(args.value("perplexity"));
+    eval::PerplexitySettings s;
+    s.context = int(args.integer("context", 0, 1, 1 << 20));
+    s.stride = int(args.integer("stride", 0, 1, 1 << 20));
+    s.threads = int(args.integer("threads", 0, 0, 4096));
+    s.dtype = args.value("dtype");
+    const bool json = args.flag("json");
+    const bool tty = isatty(2);
+    eval::PerplexityCallbacks cb;
+    cb.cancel = &gCancel;
+    cb.log = [](const std::string& line) { std::cerr << line << "\n"; };
+    int lastTenth = -1;
+    cb.progress = [&](const eval::PerplexityProgress& p) {
+        if (json) return;
+        const int tenth = p.totalTokens ? int(10 * p.tokens / p.totalTokens) : 10;
+        if (!tty && tenth == lastTenth) return;
+        lastTenth = tenth;
+        char line[200];
+        std::snprintf(line, sizeof line, "[perplexity] %lld/%lld windows, %lld/%lld tokens, %.0fs", (long long)p.windows,
+                      (long long)p.totalWindows, (long long)p.tokens, (long long)p.totalTokens, p.elapsedSeconds);
+        if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, p.windows == p.totalWindows ? "\n" : "");
+        else std::fprintf(stderr, "%s\n", line);
+    };
+    std::signal(SIGINT, onSigint);
+    eval::PerplexityResult r;
+    try {
+        r = eval::evaluatePerplexity(project ? &*project : nullptr, args.positionals()[0], source, s, cb);
+    } catch (const eval::PerplexityCancelled& e) {
+        std::signal(SIGINT, SIG_DFL);
+        std::cerr << "\nswarm: " << e.what() << "\n";
+        return 130;
+    }
+    std::signal(SIGINT, SIG_DFL);
+    if (json) {
+        std::cout << r.toJson().dump(2) << "\n";
+        return 0;
+    }
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "perplexity of %s on %s%s: %.4f\n  mean NLL %.4f nats/token, %.4f bits/byte, %lld tokens (%lld bytes)\n"
+                  "  context %d, stride %d, %lld windows, %.1f s%s%s\n",
+                  r.modelName.c_str(), r.source.kind == "corpus" ? "the validation documents of corpus " : "",
+                  r.source.name.c_str(), r.perplexity, r.meanNll, r.bitsPerByte, (long long)r.tokens, (long long)r.bytes,
+                  r.context, r.stride, (long long)r.windows, r.seconds, r.reused ? " (reused)" : "",
+                  r.id ? (", stored as result " + std::to_string(r.id)).c_str() : "");
+    std::cout << buf;
+    return 0;
+}
+
 } // namespace
 
 int runEval(const Argv& argv) {
@@ -133,6 +207,9 @@ int runEval(const Argv& argv) {
         return 0;
     }
     if (args.positionals().size() != 1) throw Error("swarm eval takes one MODEL (see swarm eval --help)");
+    if (args.has("perplexity") || args.has("corpus")) return runPerplexity(args);
+    for (const char* o : {"context", "stride"})
+        if (args.has(o)) throw Error(std::string("--") + o + " applies to --perplexity and --corpus");
     ProjectStore project = ProjectStore::open(args.required("project"));
     const eval::EvalSettings s = settingsFrom(args);
     std::signal(SIGINT, onSigint);
@@ -172,6 +249,9 @@ int runCompare(const Argv& argv) {
     }
     const auto& models = args.positionals();
     if (models.empty()) throw Error("swarm compare needs at least one MODEL (see swarm compare --help)");
+    for (const char* o : {"perplexity", "corpus", "context", "stride"})
+        if (args.has(o))
+            throw Error(std::string("--") + o + " is an option of swarm eval; stored perplexities appear here as columns");
     ProjectStore project = ProjectStore::open(args.required("project"));
     const eval::EvalSettings s = settingsFrom(args);
     eval::CostSettings cost;

@@ -14,6 +14,7 @@ int runGenerate(const Argv& args);
 int runTrain(const Argv& args);      // train | train --resume
 int runProject(const Argv& args);    // project create | info
 int runDataset(const Argv& args);    // dataset import | preview | list | stats | mask-preview | export | ...
+int runCorpus(const Argv& args);     // corpus import | list | info | delete: raw text for pre-training (cmd_corpus.cpp)
 int runBench(const Argv& args);      // the CPU engine's speed and memory (cmd_engine.cpp)
 int runExport(const Argv& args);     // export to a HF folder or GGUF, re-checked (cmd_export.cpp)
 int runEval(const Argv& args);       // evaluate a model on a dataset split (cmd_eval.cpp)

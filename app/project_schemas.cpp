@@ -1,5 +1,6 @@
 #include "app/project_schemas.h"
 
+#include "datasets/corpus_store.h"
 #include "distill/distill_store.h"
 #include "eval/harness.h"
 #include "serve/swarm_store.h"
@@ -8,6 +9,7 @@
 namespace swarm {
 
 void registerProjectSchemas() {
+    registerCorpusSchema();
     registerTrainingSchema();
     eval::registerEvaluationSchema();
     registerSwarmSchema();

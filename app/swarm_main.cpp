@@ -22,8 +22,9 @@ const char* kUsage =
     "  train          fine-tune a model on a project dataset (and --resume a run)\n"
     "  project        create a project file, or show its schema and datasets\n"
     "  dataset        import, preview, inspect (stats, mask-preview) and export datasets\n"
+    "  corpus         import raw text (files, folders, JSONL/Parquet text fields) for pre-training\n"
     "  export         export a model or run to a Hugging Face folder or GGUF (q8_0, q4_0...), re-checked\n"
-    "  eval           evaluate a model on a dataset split (task metrics, stored in the project)\n"
+    "  eval           evaluate a model on a dataset split (task metrics), or its perplexity on raw text\n"
     "  compare        compare models on a split: metrics with deltas, speed, cost, reports\n"
     "  swarm          check a swarm definition, dispatch a request through it, evaluate it end to end\n"
     "  serve          serve a swarm (router + specialists) over OpenAI-compatible HTTP\n"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
         if (command == "train") return swarm::cli::runTrain(rest);
         if (command == "project") return swarm::cli::runProject(rest);
         if (command == "dataset") return swarm::cli::runDataset(rest);
+        if (command == "corpus") return swarm::cli::runCorpus(rest);
         if (command == "export") return swarm::cli::runExport(rest);
         if (command == "eval") return swarm::cli::runEval(rest);
         if (command == "compare") return swarm::cli::runCompare(rest);

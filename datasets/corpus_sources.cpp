@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <unistd.h>
 
@@ -45,8 +46,9 @@ public:
         std::error_code ec;
         fs::path canonical = fs::weakly_canonical(path, ec);
         if (ec) canonical = path;
-        if (!seen_.insert(canonical.string()).second) {
-            out_.skipped.push_back({path.string(), "listed twice (the same file is read once)"});
+        const auto [first, fresh] = seen_.emplace(canonical.string(), path.string());
+        if (!fresh) {
+            out_.skipped.push_back({path.string(), "the same file as " + first->second + " (a link, or listed twice): read once"});
             return;
         }
         SourceFile f;
@@ -105,7 +107,7 @@ public:
 
 private:
     SourceListing& out_;
-    std::set<std::string> seen_;
+    std::map<std::string, std::string> seen_;   // canonical path -> the path it was first found as
     int64_t added_ = 0;
 };
 

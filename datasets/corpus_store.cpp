@@ -95,7 +95,9 @@ CorpusInfo CorpusStore::corpus(const std::string& name) const {
 std::string CorpusStore::folderOf(const CorpusInfo& info) const {
     const std::filesystem::path folder(info.folder);
     if (folder.is_absolute()) return folder.string();
-    return (std::filesystem::path(path_).parent_path() / folder).lexically_normal().string();
+    std::error_code ec;
+    const std::filesystem::path project = std::filesystem::absolute(path_, ec);
+    return (project.parent_path() / folder).lexically_normal().string();
 }
 
 int64_t CorpusStore::insert(const CorpusInfo& c) {

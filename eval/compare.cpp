@@ -3,6 +3,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "datasets/dataset_store.h"
+#include "eval/perplexity.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,6 +82,11 @@ Comparison compareRuns(ProjectStore& project, const std::vector<int64_t>& runIds
         col.peakRssMiB = double(run->perf.value("peak_rss_bytes", int64_t(0))) / (1024.0 * 1024.0);
         col.costPerMTokPrefill = costPerMillionTokens(col.prefillTokS, cost);
         col.costPerMTokDecode = costPerMillionTokens(col.decodeTokS, cost);
+        // Perplexity on raw text stored for the same model files (swarm eval --perplexity): a column each.
+        for (const auto& [name, value] : perplexityValues(project, run->fingerprint)) {
+            col.values[name] = value;
+            names.insert(name);
+        }
         if (run->status != "done") c.notes.push_back(run->modelName + ": run " + std::to_string(run->id) + " is " + run->status);
         if (i > 0 && run->settings.value("max_new_tokens", 0) != c.models[0].run.settings.value("max_new_tokens", 0))
             c.notes.push_back(run->modelName + ": evaluated with other settings than " + c.models[0].run.modelName);

@@ -2,6 +2,7 @@
 // stored runs and examples (EvalStore), and the rows evaluate() writes (eval_store_rows.h).
 #include "eval/eval_store_rows.h"
 #include "eval/harness.h"
+#include "eval/perplexity.h"
 
 #include "core/error.h"
 #include "core/format.h"
@@ -56,6 +57,7 @@ CREATE TABLE eval_examples (
   PRIMARY KEY (run_id, example_id)
 );
 )SQL");
+    registerPerplexityMigration();   // eval_perplexity (issue 20)
 }
 
 // ---------------------------------------------------------------------------------------------

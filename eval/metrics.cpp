@@ -611,7 +611,7 @@ Summary aggregate(const std::vector<std::string>& families, const std::vector<Sc
 
 bool higherIsBetter(const std::string& metric) {
     return !(metric == "ref_loss" || metric == "ref_ppl" || metric == "pii_leaked" || metric == "latency_ms" ||
-             metric.rfind("peak_", 0) == 0 || metric.rfind("cost", 0) == 0);
+             metric.rfind("ppl:", 0) == 0 || metric.rfind("peak_", 0) == 0 || metric.rfind("cost", 0) == 0);
 }
 
 std::string primaryMetric(const std::vector<std::string>& families) {

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev
+  libgloo-dev                   # the Gloo headers behind LibTorch's ProcessGroupGloo (data-parallel training on CPU)
   libopenblas0-pthread          # without it LibTorch falls back to reference BLAS (~12x slower fp32 matmul)
   qt6-base-dev libqt6svg6
   libqcustomplot-dev libqcustomplot2.1-qt6

@@ -6,10 +6,10 @@
 #include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO
+#ifdef SWARM_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef SWARM_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -87,7 +87,7 @@ std::string describeDifference(const json& mine, const json& theirs) {
     return out;
 }
 
-#ifdef USE_C10D_GLOO
+#ifdef SWARM_WITH_GLOO
 // Gloo's sockets bind to one interface: GLOO_SOCKET_IFNAME when set (as in PyTorch), loopback for
 // a job on this machine (containers often cannot resolve their own hostname), else the address
 // this host's name resolves to.
@@ -104,7 +104,7 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const LaunchEnv& env) {
 } // namespace
 
 bool glooCompiledIn() {
-#ifdef USE_C10D_GLOO
+#ifdef SWARM_WITH_GLOO
     return true;
 #else
     return false;
@@ -112,7 +112,7 @@ bool glooCompiledIn() {
 }
 
 bool ncclCompiledIn() {
-#ifdef USE_C10D_NCCL
+#ifdef SWARM_WITH_NCCL
     return true;
 #else
     return false;
@@ -386,7 +386,7 @@ void Distributed::agree(json facts, const std::string& deviceSpec) {
 void Distributed::startProcessGroup() {
     try {
         if (backend_ == "gloo") {
-#ifdef USE_C10D_GLOO
+#ifdef SWARM_WITH_GLOO
             auto options = c10d::ProcessGroupGloo::Options::create(timeout_);
             options->devices.push_back(glooDevice(env_));
             group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", store_), rank(),
@@ -394,7 +394,7 @@ void Distributed::startProcessGroup() {
             collectiveDevice_ = at::Device(at::kCPU);
 #endif
         } else if (backend_ == "nccl") {
-#ifdef USE_C10D_NCCL
+#ifdef SWARM_WITH_NCCL
             // Blocking wait makes Work::wait honour the timeout and throw, instead of a CUDA stream
             // waiting forever on a rank that is gone.
             ::setenv("NCCL_BLOCKING_WAIT", "1", 0);

@@ -21,6 +21,7 @@ int runEval(const Argv& args);       // evaluate a model on a dataset split (cmd
 int runCompare(const Argv& args);    // compare models on a split, with cost and reports (cmd_eval.cpp)
 int runServe(const Argv& args);      // serve a swarm over OpenAI-compatible HTTP (cmd_serve.cpp)
 int runSwarm(const Argv& args);      // swarm check | run | eval (cmd_swarm.cpp)
+int runDistill(const Argv& args);    // distill a dataset from a teacher model, status, rejected, compare (cmd_distill.cpp)
 
 class Args;
 // `swarm generate --engine cpu` (cmd_engine.cpp); args are runGenerate's, already parsed.

@@ -28,6 +28,7 @@ const char* kUsage =
     "  compare        compare models on a split: metrics with deltas, speed, cost, reports\n"
     "  swarm          check a swarm definition, dispatch a request through it, evaluate it end to end\n"
     "  serve          serve a swarm (router + specialists) over OpenAI-compatible HTTP\n"
+    "  distill        build a dataset from a teacher model's answers (any OpenAI-compatible API)\n"
     "\n"
     "Swarm Workbench " SWARM_VERSION ": build, evaluate and export small MoE specialists, offline.\n";
 
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
         if (command == "compare") return swarm::cli::runCompare(rest);
         if (command == "serve") return swarm::cli::runServe(rest);
         if (command == "swarm") return swarm::cli::runSwarm(rest);
+        if (command == "distill") return swarm::cli::runDistill(rest);
         std::cerr << "swarm: unknown command '" << command << "' (see swarm --help)\n";
         return 2;
     } catch (const swarm::Error& e) {

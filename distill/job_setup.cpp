@@ -46,6 +46,7 @@ std::vector<std::string> labelsOfDataset(const ProjectStore& project, int64_t da
 void checkTeacher(const JobSpec& spec) {
     if (spec.name.empty()) throw Error("distillation: the job needs a name (--name: the dataset it builds)");
     if (spec.teacher.model.empty()) throw Error("distillation: the teacher model is required (--teacher-model)");
+    if (spec.limit < 0) throw Error("--limit must not be negative");
     if (spec.teacher.maxTokens < 1 || spec.teacher.maxTokens > 1000000) throw Error("--max-tokens must be in [1, 1000000]");
     if (!(spec.teacher.temperature >= 0) || spec.teacher.temperature > 100) throw Error("--temperature must be in [0, 100]");
     for (double price : {spec.priceIn, spec.priceOut})
@@ -79,6 +80,7 @@ DistillJob jobFromSpec(const ProjectStore& project, const JobSpec& spec, std::ve
         j.source = d.name;
         j.sourceDatasetId = d.id;
         j.split = json{{"mode", "source"}, {"only", spec.sourceSplit}};
+        if (spec.limit > 0) j.split["limit"] = spec.limit;
         j.promptTemplate = spec.promptTemplate.empty() ? "{prompt}" : spec.promptTemplate;
         preset = d.preset;
     } else {
@@ -94,6 +96,7 @@ DistillJob jobFromSpec(const ProjectStore& project, const JobSpec& spec, std::ve
         j.sourceKind = "file";
         j.source = std::filesystem::absolute(spec.prompts).lexically_normal().string();
         j.split = spec.split.toJson();
+        if (spec.limit > 0) j.split["limit"] = spec.limit;
         j.promptTemplate = spec.promptTemplate;
         if (j.promptTemplate.empty()) {
             const std::vector<std::string> columns = sampleColumns(j.source, spec.reader);
@@ -170,8 +173,8 @@ PreparedJob prepareJob(ProjectStore& project, const JobSpec& spec) {
     if (DatasetStore(project).findDataset(spec.name))
         throw Error("a dataset named '" + spec.name + "' exists already: the job's dataset needs a new --name");
     PromptLoad load = requested.sourceKind == "dataset"
-                          ? loadPromptDataset(project, requested.source, spec.sourceSplit, requested.promptTemplate)
-                          : loadPromptFile(requested.source, spec.reader, requested.promptTemplate);
+                          ? loadPromptDataset(project, requested.source, spec.sourceSplit, requested.promptTemplate, spec.limit)
+                          : loadPromptFile(requested.source, spec.reader, requested.promptTemplate, spec.limit);
     const int64_t id = store.createJob(requested, load.items);
     p.job = *store.find(id);
     p.created = true;

@@ -29,6 +29,7 @@ struct JobSpec {
     std::string prompts;
     ReaderOptions reader;              // file sources
     std::string sourceSplit;           // dataset sources: only this split ("" : all, each keeps its split)
+    int64_t limit = 0;                 // the first N records only (0: all); part of the job's definition
     // TextTemplate for each record. Empty: "{prompt}" when the records have a prompt field (as
     // dataset sources do), else the prompt template of the dataset preset detected from the
     // file's columns (datasets/dataset_presets.h).

@@ -63,6 +63,7 @@ public:
     }
 
     PromptLoad take() { return std::move(load_); }
+    size_t size() const { return load_.items.size(); }
 
 private:
     TextTemplate template_;
@@ -72,11 +73,12 @@ private:
 
 } // namespace
 
-PromptLoad loadPromptFile(const std::string& path, const ReaderOptions& reader, const std::string& promptTemplate) {
+PromptLoad loadPromptFile(const std::string& path, const ReaderOptions& reader, const std::string& promptTemplate,
+                          int64_t limit) {
     ItemCollector collect(promptTemplate);
     std::unique_ptr<RecordReader> in = RecordReader::open(path, reader);
     SourceRecord rec;
-    while (in->next(rec)) {
+    for (int64_t n = 0; (limit <= 0 || n < limit) && in->next(rec); ++n) {
         if (rec.issue != RecordIssue::None) collect.addUnreadable(rec.number, issueCode(rec.issue), rec.detail);
         else collect.add(rec.number, rec.value);
     }
@@ -86,7 +88,7 @@ PromptLoad loadPromptFile(const std::string& path, const ReaderOptions& reader, 
 }
 
 PromptLoad loadPromptDataset(const ProjectStore& project, const std::string& dataset, const std::string& split,
-                             const std::string& promptTemplate) {
+                             const std::string& promptTemplate, int64_t limit) {
     DatasetStore store(project);
     const DatasetInfo info = store.dataset(dataset);
     std::optional<Split> only;
@@ -102,7 +104,7 @@ PromptLoad loadPromptDataset(const ProjectStore& project, const std::string& dat
         it.sourceExampleId = e.id;
         it.reference = e.response;
         it.split = splitName(e.split);
-        return true;
+        return limit <= 0 || int64_t(collect.size()) < limit;
     });
     PromptLoad load = collect.take();
     if (load.items.empty())

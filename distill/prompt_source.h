@@ -24,12 +24,14 @@ struct PromptLoad {
 
 // A file source: each record rendered by `promptTemplate` (a TextTemplate). Throws swarm::Error
 // naming the file when it cannot be read as records at all.
-PromptLoad loadPromptFile(const std::string& path, const ReaderOptions& reader, const std::string& promptTemplate);
+// `limit` > 0: the first `limit` records only.
+PromptLoad loadPromptFile(const std::string& path, const ReaderOptions& reader, const std::string& promptTemplate,
+                          int64_t limit = 0);
 
 // A dataset source: each stored example (of `split` only when not empty) as the record
 // {"prompt", "reference", "split"} rendered by `promptTemplate`; the reference and split are
 // kept with the item. Throws swarm::Error naming the dataset when the selection is empty.
 PromptLoad loadPromptDataset(const ProjectStore& project, const std::string& dataset, const std::string& split,
-                             const std::string& promptTemplate);
+                             const std::string& promptTemplate, int64_t limit = 0);
 
 } // namespace swarm::distill

@@ -176,11 +176,13 @@ Args parseArguments(const Argv& argv) {
 class RequestLogSink {
 public:
     explicit RequestLogSink(std::string target) : target_(std::move(target)) { reopen(); }
+    // A file that cannot be opened leaves the one open before in use.
     void reopen() {
         if (target_ == "-" || target_ == "off") return;
+        std::ofstream next(target_, std::ios::app);
+        if (!next) throw Error("--request-log " + target_ + ": cannot open the file to append to");
         std::lock_guard<std::mutex> lock(mutex_);
-        file_ = std::ofstream(target_, std::ios::app);
-        if (!file_) throw Error("--request-log " + target_ + ": cannot open the file to append to");
+        file_ = std::move(next);
     }
     bool enabled() const { return target_ != "off"; }
     void write(const std::string& line) {

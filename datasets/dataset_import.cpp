@@ -1,5 +1,6 @@
 #include "datasets/dataset_import.h"
 
+#include "core/hash.h"
 #include "core/system.h"
 #include "core/thread_pool.h"
 #include "datasets/dataset_store.h"
@@ -41,25 +42,17 @@ uint64_t hashText(std::string_view text, uint64_t seed) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
     size_t n = text.size();
     uint64_t h = seed ^ 0x9E3779B97F4A7C15ull ^ (uint64_t(n) * 0xC2B2AE3D27D4EB4Full);
-    auto mix = [](uint64_t x) {
-        x ^= x >> 33;
-        x *= 0xFF51AFD7ED558CCDull;
-        x ^= x >> 33;
-        x *= 0xC4CEB9FE1A85EC53ull;
-        x ^= x >> 33;
-        return x;
-    };
     while (n >= 8) {
         uint64_t w;
         std::memcpy(&w, p, 8);
-        h = (h ^ mix(w)) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+        h = absorbWord(h, w);
         p += 8;
         n -= 8;
     }
     uint64_t w = 0;
     std::memcpy(&w, p, n);
-    h = (h ^ mix(w ^ (uint64_t(n) << 56))) * 0x9E3779B97F4A7C15ull;
-    return mix(h);
+    h = (h ^ mix64(w ^ (uint64_t(n) << 56))) * 0x9E3779B97F4A7C15ull;
+    return mix64(h);
 }
 
 uint64_t contentHash(std::string_view prompt, std::string_view response) {

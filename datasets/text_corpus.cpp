@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/tokenizer.h"
 
 #include <cerrno>
@@ -19,21 +20,6 @@ namespace cf = corpus_format;
 // ---------------------------------------------------------------------------------------------
 // Checksum
 
-namespace {
-
-uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDull;
-    x ^= x >> 33;
-    x *= 0xC4CEB9FE1A85EC53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-uint64_t absorb(uint64_t h, uint64_t word) { return (h ^ mix64(word)) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull; }
-
-} // namespace
-
 void TokenChecksum::update(const void* data, size_t bytes) {
     const unsigned char* p = static_cast<const unsigned char*>(data);
     length_ += bytes;
@@ -43,14 +29,14 @@ void TokenChecksum::update(const void* data, size_t bytes) {
         if (tailLen_ == 8) {
             uint64_t w;
             std::memcpy(&w, tail_, 8);
-            h_ = absorb(h_, w);
+            h_ = absorbWord(h_, w);
             tailLen_ = 0;
         }
     }
     while (bytes >= 8) {
         uint64_t w;
         std::memcpy(&w, p, 8);
-        h_ = absorb(h_, w);
+        h_ = absorbWord(h_, w);
         p += 8;
         bytes -= 8;
     }
@@ -64,9 +50,9 @@ uint64_t TokenChecksum::value() const {
         std::memcpy(last, tail_, tailLen_);
         uint64_t w;
         std::memcpy(&w, last, 8);
-        h = absorb(h, w);
+        h = absorbWord(h, w);
     }
-    return mix64(absorb(h, length_));
+    return mix64(absorbWord(h, length_));
 }
 
 std::string TokenChecksum::hex(uint64_t v) {

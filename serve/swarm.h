@@ -40,17 +40,20 @@
 
 namespace swarm {
 
+// The prompt a specialist was trained on: the default chat format's prompt part around {input}.
+inline std::string defaultSwarmPrompt() { return ChatFormat().promptText("{input}"); }
+
 struct SpecialistDef {
     std::string label;                      // "fallback" for the fallback
     std::string model;                      // resolved path (HF folder or .gguf)
-    std::string prompt = "User: {input}\nAssistant:";
+    std::string prompt = defaultSwarmPrompt();
     engine::SamplingOptions sampling;       // maxTokens: the default and the cap per request
     std::string dtype;                      // "" = stored type
 };
 
 struct RouterDef {
     std::string model;
-    std::string prompt = "User: {input}\nAssistant:";
+    std::string prompt = defaultSwarmPrompt();
     std::vector<std::string> extraLabels;   // labels without a specialist (-> fallback)
     std::string labelPrefix = " ";
     bool scoreEos = true;

@@ -7,13 +7,18 @@
 //    rank; --resume on 2 ranks then reproduces the uninterrupted 2-rank run byte for byte;
 //  - Ctrl-C stops every rank with a checkpoint, and the run resumes on 1 process (a different
 //    world size) within the same tolerance;
+//  - the Train page's way (startLocalJob: this process is rank 0, `swarm train --join` the
+//    others) gives the `--nproc 2` run byte for byte;
 //  - bad launches (mismatched datasets or configs between ranks, nccl on a CPU build, an
 //    incomplete launch contract, an unreachable master, a port in use) end with one clear error
 //    and no hang.
+#include "run_test_util.h"
 #include "cli_process.h"
 
 #include "model/model_io.h"
 #include "training/distributed.h"
+#include "training/local_launcher.h"
+#include "training/trainer.h"
 
 #include <QDir>
 #include <QFile>
@@ -24,6 +29,7 @@
 #include <QtTest>
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cmath>
@@ -36,6 +42,11 @@
 #include <unistd.h>
 
 using Clock = std::chrono::steady_clock;
+
+using runtest::deterministicMetrics;
+using runtest::fileBytes;
+using runtest::trainRows;
+using runtest::waitFor;
 
 namespace {
 
@@ -69,34 +80,6 @@ std::map<QString, Row> metricRows(const QString& runDir) {
 }
 
 // metrics.csv without its two timing columns (tokens_per_s, elapsed_s), which no two runs share.
-QByteArray deterministicMetrics(const QString& runDir) {
-    QFile f(runDir + "/metrics.csv");
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    QByteArray out;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (!line.isEmpty()) out += line.split(',').mid(0, 8).join(',') + '\n';
-    return out;
-}
-
-QByteArray fileBytes(const QString& path) {
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
-int trainRows(const QString& runDir) {
-    int n = 0;
-    for (const QByteArray& line : fileBytes(runDir + "/metrics.csv").split('\n')) n += line.startsWith("train,");
-    return n;
-}
-
-bool waitFor(const std::function<bool()>& ready, int timeoutMs) {
-    for (int waited = 0; waited < timeoutMs; waited += 20) {
-        if (ready()) return true;
-        QThread::msleep(20);
-    }
-    return false;
-}
-
 double maxWeightDifference(const QString& a, const QString& b) {
     swarm::LoadedModel ma = swarm::loadEveModel((a + "/final").toStdString());
     swarm::LoadedModel mb = swarm::loadEveModel((b + "/final").toStdString());
@@ -233,6 +216,7 @@ class TestDistributedCli : public QObject {
 
 private slots:
     void initTestCase() {
+        if (!swarm::glooCompiledIn()) QSKIP("this build has no Gloo backend: install libgloo-dev and rebuild");
         project_ = tmp_.filePath("p.swarm");
         base_ = tmp_.filePath("base");
         const QString samples = tmp_.filePath("samples");
@@ -307,6 +291,32 @@ private slots:
         const Result r = runSwarm({"train", "--resume", dir});      // now on one process
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         compareWithin(reference(2), dir, "2 ranks, resumed on 1 process");
+    }
+
+    // What the Train page does for its "processes" setting.
+    void aLocalJobRunsRank0InThisProcess() {
+        swarm::TrainConfig c = swarm::TrainConfig::preset("quick-test");       // as trainArgs() says
+        c.peakLr = 3e-3;
+        c.globalBatch = 8;
+        c.microBatch = 2;
+        c.epochs = 2;
+        c.maxSteps = 8;
+        c.checkpointEvery = 3;
+        c.evalEvery = 4;
+        c.threads = 1;
+        c.seed = 5;
+        const QString dir = tmp_.filePath("local-job");
+        swarm::LocalJob job = swarm::startLocalJob(SWARM_CLI, 2, "auto", std::chrono::seconds(20));
+        auto trainer = swarm::Trainer::create(dir.toStdString(), base_.toStdString(), c,
+                                              swarm::loadTrainingData(project_.toStdString(), "nl2sql"), job.dist.get());
+        std::atomic<int> control{swarm::kRun};
+        const swarm::RunResult r = trainer->run(nullptr, &control);
+        QCOMPARE(int(r.status), int(swarm::RunResult::Finished));
+        QCOMPARE(job.workers->wait(), 0);
+        const QString want = reference(2);
+        QCOMPARE(deterministicMetrics(dir), deterministicMetrics(want));
+        QVERIFY2(fileBytes(dir + "/final/model.safetensors") == fileBytes(want + "/final/model.safetensors"),
+                 "the final weights differ");
     }
 
     // Each rank brings its own command line (as under torchrun); rank 0 compares.

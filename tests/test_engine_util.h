@@ -7,6 +7,7 @@
 #include "core/hf_folder.h"
 #include "core/model_config.h"
 #include "core/tokenizer.h"
+#include "test_util.h"
 
 #include <cmath>
 #include <cstdint>
@@ -38,20 +39,8 @@ private:
     uint64_t s_;
 };
 
-// A small config with the full structure (vocab must hold GPT-2's 50257 tokens).
-inline ModelConfig smallConfig() {
-    ModelConfig c = ModelConfig::preset("tiny");
-    c.n_layer = 2;
-    c.n_embd = 64;
-    c.n_head = 4;
-    c.head_dim = 16;
-    c.num_experts = 4;
-    c.top_k = 2;
-    c.expert_intermediate_size = 96;
-    c.shared_expert_intermediate_size = 64;
-    c.block_size = 64;
-    return c;
-}
+// tests/test_util.h's small config with experts 96 wide (the engine tests' reference figures).
+inline ModelConfig smallConfig() { return swarm::test::smallConfig(96); }
 
 // smallConfig with rows that k-quants can hold (n_embd 256) and expert down projections that they
 // cannot (96 columns, as Eve's 1408 are not a multiple of 256).

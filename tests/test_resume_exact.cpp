@@ -3,6 +3,7 @@
 // with gradient accumulation, across an epoch boundary, in F32 and with BF16 autocast. "Exact"
 // means the deterministic columns of metrics.csv (everything but tokens/s and elapsed time) and
 // the final model.safetensors are byte-identical to the uninterrupted run's.
+#include "run_test_util.h"
 #include "cli_process.h"
 
 #include <QDir>
@@ -14,39 +15,14 @@
 
 #include <csignal>
 
+using runtest::deterministicMetrics;
+using runtest::fileBytes;
+using runtest::trainRows;
+using runtest::waitFor;
+
 namespace {
 
 // metrics.csv without its two timing columns (tokens_per_s, elapsed_s), which no two runs share.
-QByteArray deterministicMetrics(const QString& runDir) {
-    QFile f(runDir + "/metrics.csv");
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    QByteArray out;
-    for (const QByteArray& line : f.readAll().split('\n')) {
-        if (line.isEmpty()) continue;
-        out += line.split(',').mid(0, 8).join(',') + '\n';
-    }
-    return out;
-}
-
-QByteArray fileBytes(const QString& path) {
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
-int trainRows(const QString& runDir) {
-    int n = 0;
-    for (const QByteArray& line : fileBytes(runDir + "/metrics.csv").split('\n')) n += line.startsWith("train,");
-    return n;
-}
-
-bool waitFor(const std::function<bool()>& ready, int timeoutMs) {
-    for (int waited = 0; waited < timeoutMs; waited += 20) {
-        if (ready()) return true;
-        QThread::msleep(20);
-    }
-    return false;
-}
-
 } // namespace
 
 class TestResumeExact : public QObject {

@@ -4,6 +4,7 @@
 // malformed JSON and bad fields, 404 for unknown models and paths, 413 for oversized bodies, 503
 // when the queue (size 1) is full, the per-request max_tokens cap, concurrent requests decoded in
 // one batch, idle connections closed, and a graceful stop that finishes the request in flight.
+#include "serve_test_util.h"
 #include "swarm_test_util.h"
 
 #include "serve/server.h"
@@ -24,32 +25,11 @@
 
 using namespace swarm;
 using nlohmann::json;
+using servetest::events;
+using servetest::Gate;
+using servetest::waitFor;
 
 namespace {
-
-// Holds every request that reaches a worker until open() (or while closed).
-class Gate {
-public:
-    void close() {
-        std::lock_guard<std::mutex> l(m_);
-        open_ = false;
-    }
-    void open() {
-        {
-            std::lock_guard<std::mutex> l(m_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    void pass() {
-        std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [&] { return open_; });
-    }
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool open_ = true;
-};
 
 httplib::Result post(int port, const std::string& path, const std::string& body) {
     httplib::Client c("127.0.0.1", port);
@@ -60,26 +40,6 @@ httplib::Result post(int port, const std::string& path, const std::string& body)
 httplib::Result post(int port, const std::string& path, const json& body) { return post(port, path, body.dump()); }
 
 json bodyOf(const httplib::Result& r) { return json::parse(r->body); }
-
-bool waitFor(const std::function<bool()>& cond) {
-    for (int i = 0; i < 2000; ++i) {
-        if (cond()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
-
-// The "data: ..." payloads of an SSE body, in order.
-std::vector<std::string> events(const std::string& body) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while ((pos = body.find("data: ", pos)) != std::string::npos) {
-        const size_t end = body.find("\n\n", pos);
-        out.push_back(body.substr(pos + 6, end - pos - 6));
-        pos = end;
-    }
-    return out;
-}
 
 } // namespace
 

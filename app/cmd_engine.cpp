@@ -33,6 +33,13 @@ engine::LoadOptions loadOptions(const Args& args) {
             throw Error("unknown --head-dtype '" + head + "' (expected a --dtype type or auto)");
         o.headType = t;
     }
+    const std::string kv = args.value("kv-dtype");
+    if (!kv.empty() && kv != "auto") {
+        engine::WType t;
+        if (!engine::parseWType(kv, t) || !engine::kvTypeSupported(t, 32))
+            throw Error("unknown --kv-dtype '" + kv + "' (expected f32, f16, q8_0 or auto)");
+        o.kvType = t;
+    }
     o.threads = int(args.integer("threads", 0, 0, 4096));
     return o;
 }
@@ -40,7 +47,8 @@ engine::LoadOptions loadOptions(const Args& args) {
 
 std::string describe(const engine::Model& m) {
     return std::string("cpu engine (") + engine::isaName(m.isa()) + ", " + std::to_string(m.threads()) + " threads, " +
-           engine::wtypeName(m.weightType()) + (m.quantizedActivations() ? " x q8 activations" : "") + ")";
+           engine::wtypeName(m.weightType()) + (m.quantizedActivations() ? " x q8 activations" : "") + ", " +
+           engine::wtypeName(m.kvType()) + " KV cache)";
 }
 
 } // namespace
@@ -100,9 +108,9 @@ int runGenerateCpu(const Args& args) {
 }
 
 int runBench(const Argv& argv) {
-    Args args(argv, {"dtype", "head-dtype", "threads", "prompt-tokens", "decode-tokens", "batch", "context"}, {"no-bandwidth"});
+    Args args(argv, {"dtype", "head-dtype", "kv-dtype", "threads", "prompt-tokens", "decode-tokens", "batch", "context"}, {"no-bandwidth"});
     if (args.help()) {
-        std::cout << "usage: swarm bench MODEL [--dtype TYPE] [--head-dtype TYPE] [--threads N] [--prompt-tokens 256]\n"
+        std::cout << "usage: swarm bench MODEL [--dtype TYPE] [--head-dtype TYPE] [--kv-dtype TYPE] [--threads N] [--prompt-tokens 256]\n"
                      "                   [--decode-tokens 128] [--batch 8] [--context 2048] [--no-bandwidth]\n"
                      "Measures the CPU engine on MODEL (a model folder or .gguf file): prefill and decode tokens/s,\n"
                      "batched decode of several sequences, peak resident memory, and the memory-bandwidth bound on\n"
@@ -110,6 +118,7 @@ int runBench(const Argv& argv) {
                      "  --dtype      weight type in memory: f32, bf16, f16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k, q6_k\n"
                      "               (default: as stored, used in place from the file)\n"
                      "  --head-dtype type of the LM head (default: as stored)\n"
+                     "  --kv-dtype   KV cache: f32 (exact), f16 or q8_0 (default: q8_0 with quantised activations, else f32)\n"
                      "  --threads N  engine threads (default 0: all cores)\n";
         return 0;
     }

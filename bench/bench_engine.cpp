@@ -8,8 +8,11 @@
 // --dtypes takes any engine type (q4_0, q5_0, q5_1, q4_k, q5_k, q6_k too: quantised on load from
 // the BF16 folder, k-quants falling back on 1408-wide rows as llama.cpp does); --gguf adds GGUF
 // files used as stored, in place from their mapping (e.g. llama-quantize's Q4_K_M of the same
-// model, see tools/llama-quantize.c). Every configuration also prints a per-op profile of decode
-// (ms per token: attention, expert products, router, LM head, sampling, thread sync).
+// model, see tools/llama-quantize.c). Either may carry load options after '+': q8_0+head=q4_k
+// (LM head type), x.gguf+kv=f32 (KV cache type; default as the engine resolves it), or both;
+// `--dtypes ''` runs the GGUF files alone (no folders needed, so bench_engine_cpu can drive).
+// Every configuration also prints a per-op profile of decode (ms per token: attention, expert
+// products, router, LM head, sampling, thread sync).
 //
 // For each weight type and thread count (0 = all cores) it prints prefill tokens/s (one prompt),
 // decode tokens/s (one token at a time after it, KV cache), batched decode tokens/s (several
@@ -65,11 +68,11 @@ struct Options {
     int childThreads = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
+std::vector<std::string> split(const std::string& s, char sep = ',') {
     std::vector<std::string> out;
     std::stringstream ss(s);
     std::string item;
-    while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
+    while (std::getline(ss, item, sep)) if (!item.empty()) out.push_back(item);
     return out;
 }
 
@@ -151,13 +154,27 @@ std::string runChild(const std::string& exe, const std::vector<std::string>& arg
 // ---------------------------------------------------------------------------------------------
 // Children
 
-int engineChild(const Options& o) {
+// "TYPE[+head=T][+kv=T]" (TYPE "auto": as stored) into load options.
+engine::LoadOptions variantOptions(const std::string& variant) {
     engine::LoadOptions lo;
-    engine::WType t;
-    if (o.childDtype != "auto") {
-        if (!engine::parseWType(o.childDtype, t)) throw Error("bad dtype " + o.childDtype);
-        lo.dtype = t;
+    const std::vector<std::string> parts = split(variant, '+');
+    auto type = [&](const std::string& name) {
+        engine::WType t;
+        if (!engine::parseWType(name, t)) throw Error("bad type '" + name + "' in '" + variant + "'");
+        return t;
+    };
+    if (parts.empty()) throw Error("empty configuration");
+    if (parts[0] != "auto") lo.dtype = type(parts[0]);
+    for (size_t i = 1; i < parts.size(); ++i) {
+        if (parts[i].rfind("head=", 0) == 0) lo.headType = type(parts[i].substr(5));
+        else if (parts[i].rfind("kv=", 0) == 0) lo.kvType = type(parts[i].substr(3));
+        else throw Error("unknown option '" + parts[i] + "' in '" + variant + "' (head=TYPE, kv=TYPE)");
     }
+    return lo;
+}
+
+int engineChild(const Options& o) {
+    engine::LoadOptions lo = variantOptions(o.childDtype);
     lo.threads = o.childThreads;
     const double rss0 = double(peakRssBytes()) / (1024.0 * 1024.0);
     engine::Model m = engine::Model::load(o.childModel, lo);
@@ -184,10 +201,11 @@ int engineChild(const Options& o) {
         profile += " p" + std::to_string(op) + "=" + std::to_string(1e3 * prof.seconds[op] / 64.0);
     profile += " psync=" + std::to_string(1e3 * prof.syncSeconds / 64.0);
     std::printf("RESULT prefill=%.3f decode=%.3f batch=%.3f rss1=%.1f rss=%.1f rss0=%.1f bytes=%llu mapped=%llu owned=%llu "
-                "load=%.3f threads=%d isa=%d%s\n",
+                "load=%.3f threads=%d isa=%d kv=%d head=%d%s\n",
                 best.prefillTokPerS, best.decodeTokPerS, best.batchTokPerS, best.peakRssSingleMiB, best.peakRssMiB, rss0,
                 (unsigned long long)m.stats().decodeBytesPerToken, (unsigned long long)m.stats().mappedBytes,
-                (unsigned long long)m.stats().ownedBytes, m.stats().loadSeconds, m.threads(), int(m.isa()), profile.c_str());
+                (unsigned long long)m.stats().ownedBytes, m.stats().loadSeconds, m.threads(), int(m.isa()), int(m.kvType()),
+                int(m.headType()), profile.c_str());
     return 0;
 }
 
@@ -246,7 +264,12 @@ int driver(const Options& o) {
     std::string dir = o.dir;
     if (dir.empty()) dir = (fs::temp_directory_path() / ("swarm-bench-" + o.preset)).string();
     const std::string f32Dir = dir + "/f32", bf16Dir = dir + "/bf16";
-    if (!fs::exists(f32Dir + "/config.json") || !fs::exists(bf16Dir + "/config.json")) {
+#ifdef SWARM_BENCH_TORCH
+    const bool needFolders = !o.dtypes.empty() || o.torch;
+#else
+    const bool needFolders = !o.dtypes.empty();
+#endif
+    if (needFolders && (!fs::exists(f32Dir + "/config.json") || !fs::exists(bf16Dir + "/config.json"))) {
 #ifdef SWARM_BENCH_TORCH
         std::printf("creating random %s folders in %s ...\n", o.preset.c_str(), dir.c_str());
         std::fflush(stdout);
@@ -291,18 +314,23 @@ int driver(const Options& o) {
     }
 #endif
 
-    std::printf("\n%-7s %3s %10s %9s %9s %8s %8s %9s %8s %9s %9s\n", "weights", "thr", "prefill/s", "decode/s",
-                "batch8/s", "RSS MiB", "RSS all", "bound/s", "of bound", "x torch P", "x torch D");
-    std::vector<std::pair<std::string, std::string>> configs;   // (label / dtype, model path)
-    for (const std::string& d : o.dtypes) configs.emplace_back(d, d == "f32" ? f32Dir : bf16Dir);
-    for (const std::string& g : o.ggufs) configs.emplace_back("gguf:" + fs::path(g).stem().string(), g);
+    std::printf("\n%-7s %3s %10s %9s %9s %8s %8s %9s %8s %9s %9s  %s\n", "weights", "thr", "prefill/s", "decode/s",
+                "batch8/s", "RSS MiB", "RSS all", "bound/s", "of bound", "x torch P", "x torch D", "(per token; head, KV cache)");
+    std::vector<std::pair<std::string, std::string>> configs;   // (label / dtype+options, model path)
+    for (const std::string& d : o.dtypes) configs.emplace_back(d, d.rfind("f32", 0) == 0 ? f32Dir : bf16Dir);
+    for (const std::string& g : o.ggufs) {
+        const size_t plus = g.find('+');
+        const std::string file = g.substr(0, plus), extra = plus == std::string::npos ? "" : g.substr(plus);
+        configs.emplace_back("gguf:" + fs::path(file).stem().string() + extra, file);
+    }
     std::vector<std::pair<std::string, std::map<std::string, double>>> profiles;
     for (const auto& [d, model] : configs) {
         for (int t : o.threads) {
             const bool isGguf = d.rfind("gguf:", 0) == 0;
+            const std::string variant = isGguf ? "auto" + (d.find('+') == std::string::npos ? "" : d.substr(d.find('+'))) : d;
             std::map<std::string, double> r;
             try {
-                r = parseResult(runChild(cpuExe, {"--child", "engine", model, isGguf ? "auto" : d, std::to_string(t), "--prompt",
+                r = parseResult(runChild(cpuExe, {"--child", "engine", model, variant, std::to_string(t), "--prompt",
                                                   std::to_string(o.prompt), "--decode", std::to_string(o.decode), "--batch",
                                                   std::to_string(o.batch), "--context", std::to_string(o.context),
                                                   "--repeat", std::to_string(o.repeat)}));
@@ -314,13 +342,16 @@ int driver(const Options& o) {
             const double bw = bandwidth.count(n) ? bandwidth[n] : engine::measureCopyBandwidth(n, size_t(1) << 30);
             const double bound = bw / r["bytes"];
             // Ratio against LibTorch in the same precision where it has one (q8_0 vs its f32).
-            const auto& tr = torchRes[{d == "bf16" ? "bf16" : "f32", n}];
+            static const std::map<std::string, double> kNone;
+            const auto found = torchRes.find({d == "bf16" ? "bf16" : "f32", n});
+            const auto& tr = found == torchRes.end() ? kNone : found->second;   // no entry made for a missing baseline
             auto ratio = [&](const char* key, const char* tkey) {
                 return tr.count(tkey) && tr.at(tkey) > 0 ? r[key] / tr.at(tkey) : 0.0;
             };
-            std::printf("%-7s %3d %10.1f %9.1f %9.1f %8.1f %8.1f %9.1f %7.0f%% %8.1fx %8.1fx  (%.1f MiB/token)\n", d.c_str(), n,
-                        r["prefill"], r["decode"], r["batch"], r["rss1"], r["rss"], bound, 100.0 * r["decode"] / bound,
-                        ratio("prefill", "prefill"), ratio("decode", "decode"), r["bytes"] / 1048576.0);
+            std::printf("%-7s %3d %10.1f %9.1f %9.1f %8.1f %8.1f %9.1f %7.0f%% %8.1fx %8.1fx  (%.1f MiB; head %s, KV %s)\n", d.c_str(),
+                        n, r["prefill"], r["decode"], r["batch"], r["rss1"], r["rss"], bound, 100.0 * r["decode"] / bound,
+                        ratio("prefill", "prefill"), ratio("decode", "decode"), r["bytes"] / 1048576.0,
+                        engine::wtypeName(engine::WType(int(r["head"]))), engine::wtypeName(engine::WType(int(r["kv"]))));
             std::fflush(stdout);
             profiles.emplace_back(d + " " + std::to_string(n) + "t", r);
         }
@@ -340,7 +371,8 @@ int driver(const Options& o) {
         }
         std::printf(" %8.3f %8.3f\n", r["psync"], total);
     }
-    std::printf("\nRSS MiB: peak resident set of the engine's process after load + one %d-token session (prefill + decode);\n"
+    std::printf("\nRSS MiB: peak resident set of the engine's process after load + one %d-token session (prefill + decode,\n"
+                "then the rest of its context filled);\n"
                 "RSS all: after the batched run too (%d more sessions). bound/s: decode bound = copy bandwidth / weight\n"
                 "bytes read per decoded token (attention, router, shared expert, top-k experts, LM head). The copy\n"
                 "bandwidth counts bytes read plus bytes written (STREAM convention); a core streaming reads alone\n"

@@ -217,9 +217,9 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
                     kp[1] = k0 * sn[j] + k1 * cs[j];
                 }
             for (int64_t h = 0; h < H; ++h) {
-                const size_t at = (size_t(l * H + h) * size_t(st.ctx) + size_t(p)) * size_t(D);
-                std::memcpy(st.k.data() + at, k + h * D, size_t(D) * sizeof(float));
-                std::memcpy(st.v.data() + at, v + h * D, size_t(D) * sizeof(float));
+                const size_t at = (size_t(l * H + h) * size_t(st.ctx) + size_t(p)) * st.kvRowBytes;
+                rowFromFloat(m.kvType, k + h * D, st.k.get() + at, D);
+                rowFromFloat(m.kvType, v + h * D, st.v.get() + at, D);
             }
         }
 
@@ -230,18 +230,17 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
             const Session::State& st = *s.seq[size_t(i)];
             const int p = s.pos[size_t(i)];
             const float* q = qkv + i * 3 * E + h * D;
-            const size_t head = size_t(l * H + h) * size_t(st.ctx) * size_t(D);
-            const float* kc = st.k.data() + head;
-            const float* vc = st.v.data() + head;
+            const size_t head = size_t(l * H + h) * size_t(st.ctx) * st.kvRowBytes;
+            const uint8_t* vc = st.v.get() + head;
             float* sc = s.scores.data() + size_t(thread) * size_t(c.block_size);
-            // Scores: the cached keys 0..p of this head are a [p + 1, D] float matrix.
+            // Scores: the cached keys 0..p of this head are a [p + 1, D] matrix of the cache's type.
             Mat keys;
-            keys.type = WType::F32;
+            keys.type = m.kvType;
             keys.rows = p + 1;
             keys.cols = D;
-            keys.rowBytes = size_t(D) * sizeof(float);
-            keys.data = reinterpret_cast<const uint8_t*>(kc);
-            kr.gemm[int(WType::F32)](keys, 0, p + 1, floatRows(q, D), 1, sc, p + 1);
+            keys.rowBytes = st.kvRowBytes;
+            keys.data = st.k.get() + head;
+            kr.gemm[int(m.kvType)](keys, 0, p + 1, floatRows(q, D), 1, sc, p + 1);
             float mx = -std::numeric_limits<float>::infinity();
             for (int t = 0; t <= p; ++t) {
                 sc[t] *= attScale;
@@ -254,7 +253,8 @@ void forwardTokens(const Model::Impl& m, Scratch& s, int n, const int32_t* token
             }
             float* o = att + i * E + h * D;
             std::memset(o, 0, size_t(D) * sizeof(float));
-            for (int t = 0; t <= p; ++t) kr.axpy(sc[t] / sum, vc + int64_t(t) * D, o, D);
+            const RowAxpyFn axpyRow = kr.rowAxpy[int(m.kvType)];
+            for (int t = 0; t <= p; ++t) axpyRow(sc[t] / sum, vc + size_t(t) * st.kvRowBytes, o, D);
         });
 
         clock.lap(Op::Attention);
@@ -402,9 +402,10 @@ Session::Session(const Model& model, const SessionOptions& options) : s_(std::ma
                     std::to_string(c.block_size) + ")");
     if (options.maxBatch < 1 || options.maxBatch > 4096)
         throw Error("engine: maxBatch must be between 1 and 4096, got " + std::to_string(options.maxBatch));
-    const size_t cache = size_t(c.n_layer) * size_t(c.n_head) * size_t(st.ctx) * size_t(c.head_dim);
-    st.k.assign(cache, 0.0f);
-    st.v.assign(cache, 0.0f);
+    st.kvRowBytes = rowBytes(m.kvType, c.head_dim);
+    const size_t cache = size_t(c.n_layer) * size_t(c.n_head) * size_t(st.ctx) * st.kvRowBytes;
+    st.k.reset(new uint8_t[cache]);   // not zeroed: only rows below pos are read
+    st.v.reset(new uint8_t[cache]);
     st.logits.assign(size_t(c.vocab_size), 0.0f);
     st.chosen.assign(size_t(c.n_layer * c.top_k), 0);
     st.chosenWeight.assign(size_t(c.n_layer * c.top_k), 0.0f);

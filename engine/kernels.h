@@ -39,6 +39,8 @@ struct Act {
 };
 
 using GemmFn = void (*)(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy);
+// y[0..n) += a * row[0..n), the row dequantised (the values of a KV cache, see rowAxpy).
+using RowAxpyFn = void (*)(float a, const uint8_t* row, float* y, int64_t n);
 
 struct Kernels {
     Isa isa = Isa::Scalar;
@@ -52,6 +54,9 @@ struct Kernels {
     void (*quantizeQ8A)(const float* x, BlockQ8A* y, int64_t n) = nullptr;   // n % 32 == 0
     float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
     void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;      // y += a * x
+    // By row type: F32 (axpy itself), F16 and Q8_0 (n a multiple of 32); nullptr for the others.
+    // Attention weighs the cached value rows with it.
+    RowAxpyFn rowAxpy[kWTypeCount] = {};
 };
 
 // The best instruction set this CPU supports (honours SWARM_ENGINE_ISA when set).

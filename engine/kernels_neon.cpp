@@ -300,6 +300,19 @@ void axpyNeon(float a, const float* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// y += a * row for the KV cache's row types (L: a loader above; Q8_0 rows are whole blocks).
+template <class L>
+void rowAxpyNeon(float a, const uint8_t* row, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const W8 w = L::load(row, i);
+        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), w.lo, a));
+        vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), w.hi, a));
+    }
+    for (; i < n; ++i) y[i] += a * L::one(row, i);
+}
+void rowAxpyF32Neon(float a, const uint8_t* row, float* y, int64_t n) { axpyNeon(a, reinterpret_cast<const float*>(row), y, n); }
+
 // The other block types with float activations (the exact path): each 256-column chunk of a row
 // is unpacked to float once and dotted with every activation row.
 template <WType T>
@@ -332,6 +345,9 @@ Kernels makeNeon() {
     k.quantizeQ8A = quantizeQ8ANeon;
     k.dot = dotNeon;
     k.axpy = axpyNeon;
+    k.rowAxpy[int(WType::F32)] = rowAxpyF32Neon;
+    k.rowAxpy[int(WType::F16)] = rowAxpyNeon<NeonF16>;
+    k.rowAxpy[int(WType::Q8_0)] = rowAxpyNeon<NeonQ8>;
     return k;
 }
 

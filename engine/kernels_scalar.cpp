@@ -86,6 +86,18 @@ void loadChunk(WType type, const uint8_t* row, int64_t c0, int64_t len, float* o
     }
 }
 
+// y += a * row for the KV cache's row types, 256 values at a time through loadChunk.
+template <WType T>
+void rowAxpyScalar(float a, const uint8_t* row, float* y, int64_t n) {
+    if (T == WType::F32) return axpyF32(a, reinterpret_cast<const float*>(row), y, n);
+    float chunk[kChunk];
+    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+        const int64_t len = n - c0 < kChunk ? n - c0 : kChunk;
+        loadChunk(T, row, c0, len, chunk);
+        axpyF32(a, chunk, y + c0, len);
+    }
+}
+
 void gemmFloatScalar(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
     float chunk[kChunk];
     for (int64_t r = r0; r < r1; ++r) {
@@ -162,6 +174,9 @@ Kernels makeScalar() {
     k.quantizeQ8A = quantizeRowQ8A;
     k.dot = dotF32;
     k.axpy = axpyF32;
+    k.rowAxpy[int(WType::F32)] = rowAxpyScalar<WType::F32>;
+    k.rowAxpy[int(WType::F16)] = rowAxpyScalar<WType::F16>;
+    k.rowAxpy[int(WType::Q8_0)] = rowAxpyScalar<WType::Q8_0>;
     return k;
 }
 

@@ -353,6 +353,18 @@ SW_AVX2 void axpyAvx2(float a, const float* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// y += a * row for the KV cache's row types (L: a loader above; Q8_0 rows are whole blocks).
+template <class L>
+SW_AVX2 void rowAxpyAvx2(float a, const uint8_t* row, float* y, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, L::load(row, i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += a * L::one(row, i);
+}
+SW_AVX2 void rowAxpyF32Avx2(float a, const uint8_t* row, float* y, int64_t n) {
+    axpyAvx2(a, reinterpret_cast<const float*>(row), y, n);
+}
+
 // The other block types with float activations (the exact path): each 256-column chunk of a row
 // is unpacked to float once and dotted with every activation row.
 template <WType T>
@@ -667,6 +679,20 @@ SW_AVX512 void axpyAvx512(float a, const float* x, float* y, int64_t n) {
     }
 }
 
+template <class L>
+SW_AVX512 void rowAxpyAvx512(float a, const uint8_t* row, float* y, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, L::load(row, i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, L::loadMasked(row, i, m), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+SW_AVX512 void rowAxpyF32Avx512(float a, const uint8_t* row, float* y, int64_t n) {
+    axpyAvx512(a, reinterpret_cast<const float*>(row), y, n);
+}
+
 Kernels makeAvx2() {
     Kernels k;
     k.isa = Isa::Avx2;
@@ -683,6 +709,9 @@ Kernels makeAvx2() {
     k.quantizeQ8A = quantizeQ8AAvx2;
     k.dot = dotAvx2;
     k.axpy = axpyAvx2;
+    k.rowAxpy[int(WType::F32)] = rowAxpyF32Avx2;
+    k.rowAxpy[int(WType::F16)] = rowAxpyAvx2<Avx2F16>;
+    k.rowAxpy[int(WType::Q8_0)] = rowAxpyAvx2<Avx2Q8>;
     return k;
 }
 
@@ -702,6 +731,9 @@ Kernels makeAvx512() {
     k.quantizeQ8A = quantizeQ8AAvx512;
     k.dot = dotAvx512;
     k.axpy = axpyAvx512;
+    k.rowAxpy[int(WType::F32)] = rowAxpyF32Avx512;
+    k.rowAxpy[int(WType::F16)] = rowAxpyAvx512<Avx512F16>;
+    k.rowAxpy[int(WType::Q8_0)] = rowAxpyAvx512<Avx512Q8>;
     return k;
 }
 

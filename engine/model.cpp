@@ -48,6 +48,16 @@ uint8_t* WeightArena::allocate(size_t bytes) {
     return p;
 }
 
+bool kvTypeSupported(WType t, int64_t headDim, std::string* why) {
+    std::string reason;
+    if (t != WType::F32 && t != WType::F16 && t != WType::Q8_0)
+        reason = std::string(wtypeName(t)) + " cannot hold the KV cache (f32, f16 or q8_0)";
+    else if (t == WType::Q8_0 && headDim % kQK != 0)
+        reason = "a q8_0 KV cache needs head_dim to be a multiple of 32, not " + std::to_string(headDim);
+    if (why) *why = reason;
+    return reason.empty();
+}
+
 bool parseWType(const std::string& s, WType& out) {
     std::string v;
     for (char ch : s) v += char(std::tolower(static_cast<unsigned char>(ch)));
@@ -261,6 +271,13 @@ void finishLoad(Model::Impl& m) {
     }
     m.stats.decodeBytesPerToken = perToken;
     m.mainType = m.layers.empty() ? m.embd.type : m.layers[0].gate[0].type;
+    if (m.options.kvType) {
+        std::string why;
+        if (!kvTypeSupported(*m.options.kvType, m.config.head_dim, &why)) throw Error("engine: KV cache type: " + why);
+        m.kvType = *m.options.kvType;
+    } else {
+        m.kvType = !m.q8Acts ? WType::F32 : kvTypeSupported(WType::Q8_0, m.config.head_dim) ? WType::Q8_0 : WType::F16;
+    }
     buildRope(m);
 }
 
@@ -525,6 +542,7 @@ const ModelConfig& Model::config() const { return need(impl_).config; }
 const Gpt2Tokenizer& Model::tokenizer() const { return need(impl_).tokenizer; }
 WType Model::weightType() const { return need(impl_).mainType; }
 WType Model::headType() const { return need(impl_).head.type; }
+WType Model::kvType() const { return need(impl_).kvType; }
 void Model::attachProfile(OpProfile* profile) const { need(impl_).profile = profile; }
 Isa Model::isa() const { return need(impl_).kernels->isa; }
 int Model::threads() const { return need(impl_).pool->size(); }

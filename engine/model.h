@@ -52,6 +52,7 @@ struct Model::Impl {
     const Kernels* kernels = nullptr;
     bool q8Acts = false;              // some matrix is Q8_0 and activations are quantised for it
     WType mainType = WType::F32;
+    WType kvType = WType::F32;        // the sessions' KV cache elements (LoadOptions::kvType resolved)
     float eps = 1e-5f;
 
     Mat embd;                         // [vocab, n_embd]
@@ -106,7 +107,10 @@ struct Session::State {
     std::shared_ptr<const Model::Impl> model;
     int ctx = 0;
     int pos = 0;
-    std::vector<float> k, v;                           // [n_layer][n_head][ctx][head_dim]
+    // [n_layer][n_head][ctx] rows of head_dim values of model->kvType, kvRowBytes each. Not
+    // initialised: a page becomes resident when a position in it is first written.
+    std::unique_ptr<uint8_t[]> k, v;
+    size_t kvRowBytes = 0;
     std::vector<float> logits;                         // [vocab]
     std::vector<float> allLogits;                      // [n][vocab] of the last prefill(.., true)
     std::vector<int32_t> chosen;                       // [n_layer][top_k]

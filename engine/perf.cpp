@@ -105,6 +105,10 @@ PerfResult measurePerf(const Model& model, const PerfOptions& o) {
         t0 = Clock::now();
         for (int i = 0; i < o.decodeTokens; ++i) s.decode(next[size_t(i)]);
         r.decodeTokPerS = double(o.decodeTokens) / since(t0);
+        // The rest of the context too (untimed): the KV cache's pages are resident only once
+        // written, and the figure is the memory of a full context.
+        const int rest = o.context - s.position();
+        if (rest > 0) s.prefill(randomTokens(rng, rest));
         r.peakRssSingleMiB = double(peakRssBytes()) / (1024.0 * 1024.0);
     }
     {

@@ -37,7 +37,7 @@ struct PerfResult {
     double prefillTokPerS = 0;
     double decodeTokPerS = 0;
     double batchTokPerS = 0;        // tokens over all sequences per second
-    double peakRssSingleMiB = 0;    // peak RSS after load + one session of `context` tokens
+    double peakRssSingleMiB = 0;    // peak RSS after load + one session with all `context` tokens used
     double peakRssMiB = 0;          // peak RSS after the batched run as well
 };
 

@@ -192,6 +192,65 @@ private slots:
         QVERIFY(relativeError(a.logits(), b.logits(), V) < 1e-4);
     }
 
+    // The KV cache in f16 or q8_0 (LoadOptions::kvType) against the f32 cache, with float weights
+    // and activations so that the cache is the only difference: logits within the bounds below
+    // (measured: f16 7e-5, q8_0 1.3e-3 relative) and the same greedy tokens. Decode through a
+    // rounded cache still equals prefill, and the unset type resolves as engine.h says.
+    void kvCacheTypes() {
+        ModelConfig c = config_;
+        c.n_head = 2;
+        c.head_dim = 32;                        // q8_0 rows are whole blocks of 32
+        const std::string dir = tmp_.filePath("kv").toStdString();
+        enginetest::saveModel(dir, c, enginetest::randomWeights(c, 21), DType::F32);
+        const size_t V = size_t(c.vocab_size);
+        LoadOptions exact = opts(Isa::Auto, 2, std::nullopt, false);
+        exact.kvType = WType::F32;
+        Model ref = Model::load(dir, exact);
+        Session rs(ref);
+        rs.prefill(kPrompt, true);
+        SamplingOptions greedy;
+        greedy.maxTokens = 24;
+        const std::vector<int32_t> refTokens = generate(rs, kPrompt, greedy).tokens;
+        for (auto [t, bound] : {std::pair<WType, double>{WType::F16, 5e-4}, {WType::Q8_0, 1e-2}}) {
+            for (Isa isa : isas()) {
+                LoadOptions o = opts(isa, 2, std::nullopt, false);
+                o.kvType = t;
+                Model m = Model::load(dir, o);
+                QCOMPARE(int(m.kvType()), int(t));
+                Session whole(m), steps(m);
+                whole.prefill(kPrompt, true);
+                double worst = 0;
+                for (size_t p = 0; p < kPrompt.size(); ++p) {
+                    worst = std::max(worst, relativeError(whole.allLogits().data() + p * V, rs.allLogits().data() + p * V, V));
+                    steps.decode(kPrompt[p]);
+                    QVERIFY(relativeError(steps.logits(), whole.allLogits().data() + p * V, V) < 1e-5);
+                }
+                qInfo("kv %s (%s): max relative logit error vs the f32 cache %.3g", wtypeName(t), isaName(isa), worst);
+                QVERIFY2(worst < bound, wtypeName(t));
+                QVERIFY(worst > 0);           // the cache really is rounded
+                QVERIFY(generate(whole, kPrompt, greedy).tokens == refTokens);
+            }
+        }
+        // Unset: f32 for float activations, q8_0 for quantised ones, f16 where head_dim % 32 != 0.
+        QCOMPARE(int(Model::load(dir, opts(Isa::Auto, 1)).kvType()), int(WType::F32));
+        QCOMPARE(int(Model::load(dir, opts(Isa::Auto, 1, WType::Q8_0, false)).kvType()), int(WType::F32));
+        QCOMPARE(int(Model::load(dir, opts(Isa::Auto, 1, WType::Q8_0)).kvType()), int(WType::Q8_0));
+        QCOMPARE(int(Model::load(f32Dir_.toStdString(), opts(Isa::Auto, 1, WType::Q8_0)).kvType()), int(WType::F16));
+        // Types that cannot hold a cache, and q8_0 over rows of 16: errors that say why.
+        for (auto [path, t, why] : {std::tuple<std::string, WType, const char*>{dir, WType::Q4_K, "cannot hold the KV cache"},
+                                    {dir, WType::BF16, "cannot hold the KV cache"},
+                                    {f32Dir_.toStdString(), WType::Q8_0, "multiple of 32"}}) {
+            LoadOptions o = opts(Isa::Auto, 1);
+            o.kvType = t;
+            try {
+                Model::load(path, o);
+                QFAIL("a KV cache type the engine cannot use was accepted");
+            } catch (const Error& e) {
+                QVERIFY2(std::string(e.what()).find(why) != std::string::npos, e.what());
+            }
+        }
+    }
+
     void badInput() {
         Model m = Model::load(f32Dir_.toStdString(), opts(Isa::Auto));
         Session s(m, SessionOptions{8, 4});

@@ -204,6 +204,34 @@ private slots:
         }
     }
 
+    // y += a * row for the KV cache's row types: the row's dequantised values (rowToFloat) in
+    // double, every ISA; the other types have no such kernel.
+    void rowAxpyMatchesDequantised() {
+        enginetest::Rand r(11);
+        for (WType t : {WType::F32, WType::F16, WType::Q8_0})
+            for (int64_t n : t == WType::Q8_0 ? std::vector<int64_t>{32, 64, 96} : std::vector<int64_t>{1, 5, 16, 17, 64, 100}) {
+                std::vector<float> x(static_cast<size_t>(n)), y0(static_cast<size_t>(n)), deq(static_cast<size_t>(n));
+                for (size_t i = 0; i < x.size(); ++i) {
+                    x[i] = float(r.normal());
+                    y0[i] = float(r.normal());
+                }
+                std::vector<uint8_t> row(rowBytes(t, n));
+                rowFromFloat(t, x.data(), row.data(), n);
+                rowToFloat(t, row.data(), deq.data(), n);
+                for (Isa isa : supportedIsas()) {
+                    const Kernels& k = kernelsFor(isa);
+                    QVERIFY(k.rowAxpy[int(t)] != nullptr);
+                    std::vector<float> y = y0;
+                    k.rowAxpy[int(t)](-0.6f, row.data(), y.data(), n);
+                    for (size_t i = 0; i < y.size(); ++i)
+                        QVERIFY2(std::fabs(double(y[i]) - (double(y0[i]) - 0.6 * double(deq[i]))) <= 1e-6 * (1 + std::fabs(y0[i])),
+                                 (std::string(isaName(isa)) + " " + wtypeName(t)).c_str());
+                }
+            }
+        for (Isa isa : supportedIsas())
+            for (WType t : {WType::BF16, WType::Q4_0, WType::Q4_K, WType::Q6_K}) QVERIFY(kernelsFor(isa).rowAxpy[int(t)] == nullptr);
+    }
+
     // Q8_0 blocks against values computed by hand.
     void q8BlockByHand() {
         float x[32];

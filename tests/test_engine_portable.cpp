@@ -191,6 +191,28 @@ void kernelsAgainstScalar() {
             }
         }
     }
+    // The KV cache's value rows (attention's y += p * v).
+    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+        if (!isaSupported(isa)) continue;
+        for (WType type : {WType::F32, WType::F16, WType::Q8_0}) {
+            const int64_t n = 64;
+            enginetest::Rand r(uint64_t(int(type) + 500));
+            std::vector<float> x(static_cast<size_t>(n)), ys(static_cast<size_t>(n)), yv;
+            for (size_t i = 0; i < x.size(); ++i) {
+                x[i] = float(r.normal());
+                ys[i] = float(r.normal());
+            }
+            std::vector<uint8_t> row(rowBytes(type, n));
+            rowFromFloat(type, x.data(), row.data(), n);
+            yv = ys;
+            scalar.rowAxpy[int(type)](0.3f, row.data(), ys.data(), n);
+            kernelsFor(isa).rowAxpy[int(type)](0.3f, row.data(), yv.data(), n);
+            double worst = 0;
+            for (size_t i = 0; i < ys.size(); ++i) worst = std::max(worst, double(std::fabs(ys[i] - yv[i])));
+            check(worst <= 1e-6, std::string(isaName(isa)) + " " + wtypeName(type) + " rowAxpy equals scalar (" + std::to_string(worst) + ")");
+            ++configurations;
+        }
+    }
     std::printf("kernels: %d configurations against the scalar ones (best ISA here: %s)\n", configurations,
                 isaName(kernelsFor(Isa::Auto).isa));
 }

@@ -2,6 +2,7 @@
 
 #include "ui/app_settings.h"
 #include "ui/datasets_page.h"
+#include "ui/distill_page.h"
 #include "ui/evaluate_page.h"
 #include "ui/export_page.h"
 #include "ui/playground_page.h"
@@ -59,12 +60,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunn
     playground_ = new PlaygroundPage;
     swarm_ = new SwarmPage;
     export_ = new ExportPage(jobs_);
+    distill_ = new DistillPage;
     addPage("datasets", tr("Datasets"), datasets_);
     addPage("train", tr("Train"), train_);
     addPage("evaluate", tr("Evaluate"), evaluate_);
     addPage("playground", tr("Playground"), playground_);
     addPage("swarm", tr("Swarm"), swarm_);
     addPage("export", tr("Export"), export_);
+    addPage("distill", tr("Distill"), distill_);
     connect(rail_, &QListWidget::currentRowChanged, stack_, &QStackedWidget::setCurrentIndex);
     rail_->setCurrentRow(0);
 
@@ -112,6 +115,7 @@ void MainWindow::buildStatusBar() {
     connect(jobCancel_, &QPushButton::clicked, this, [this] {
         if (jobs_->running()) jobs_->cancel();
         if (train_->running()) train_->cancelRun();
+        if (distill_->running()) distill_->cancelRun();
     });
     connect(jobs_, &JobRunner::started, this, [this](const QString& title) { setJob(true, title); });
     connect(jobs_, &JobRunner::progress, this, [this](double f, const QString& text) {
@@ -127,6 +131,11 @@ void MainWindow::buildStatusBar() {
 // What one page does that others show: status messages, datasets and runs that changed.
 void MainWindow::connectPages() {
     connect(train_, &TrainPage::jobStateChanged, this, &MainWindow::setJob);
+    connect(distill_, &DistillPage::jobStateChanged, this, &MainWindow::setJob);
+    connect(distill_, &DistillPage::status, this, &MainWindow::showStatus);
+    connect(distill_, &DistillPage::datasetsChanged, train_, &TrainPage::reloadDatasets);
+    connect(distill_, &DistillPage::datasetsChanged, evaluate_, &EvaluatePage::reloadDatasets);
+    connect(datasets_, &DatasetsPage::datasetsChanged, distill_, &DistillPage::reloadDatasets);
     connect(datasets_, &DatasetsPage::status, this, &MainWindow::showStatus);
     connect(train_, &TrainPage::status, this, &MainWindow::showStatus);
     connect(evaluate_, &EvaluatePage::status, this, &MainWindow::showStatus);
@@ -172,6 +181,7 @@ bool MainWindow::openProject(const QString& pathIn) {
         evaluate_->setProject(path);
         export_->setProject(path);
         swarm_->setProject(path);
+        distill_->setProject(path);
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Open project"), QString::fromUtf8(e.what()));
         return false;
@@ -225,6 +235,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
         train_->cancelRun();
     }
     jobs_->cancel();
+    if (distill_->running()) distill_->cancelRun();   // the answers still coming are stored; ~DistillPage cuts the rest
     swarm_->stop();
     QSettings s;
     s.setValue("window/geometry", saveGeometry());

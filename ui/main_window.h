@@ -12,6 +12,7 @@ class QStackedWidget;
 namespace swarm::ui {
 
 class DatasetsPage;
+class DistillPage;
 class EvaluatePage;
 class ExportPage;
 class JobRunner;
@@ -27,10 +28,11 @@ public:
 
     // Opens the project file, creating it when it does not exist. Returns false (and says why) on failure.
     bool openProject(const QString& path);
-    bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "swarm", "export"
+    bool showPage(const QString& name);       // "datasets", "train", "evaluate", "playground", "swarm", "export", "distill"
     QStringList pageNames() const;
 
     SwarmPage* swarmPage() const { return swarm_; }
+    DistillPage* distillPage() const { return distill_; }
     JobRunner* jobs() const { return jobs_; }
 
 protected:
@@ -60,6 +62,7 @@ private:
     PlaygroundPage* playground_;
     SwarmPage* swarm_;
     ExportPage* export_;
+    DistillPage* distill_;
     QMenu* recentMenu_ = nullptr;
     QLabel* jobLabel_;
     QProgressBar* jobProgress_;

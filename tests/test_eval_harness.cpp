@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 #include "engine/engine.h"
+#include "export/export.h"
 
 #include "datasets/dataset_import.h"
 #include "core/error.h"
@@ -357,6 +358,42 @@ private slots:
         QCOMPARE(fields.size(), size_t(5));
         for (size_t f : fields) QCOMPARE(f, fields[0]);
         QVERIFY(c.toJson()["models"].size() == 4);
+    }
+
+    // The quantisation regression of a q4_k export (llama.cpp's Q4_K_M mix, as `swarm export
+    // --dtype q4_k` writes and re-checks it) against its source, evaluated and compared like the
+    // Q8_0 file above, on a model whose rows k-quants can hold.
+    void q4kExportInRegression() {
+        ProjectStore project = ProjectStore::open(projectPath_);
+        ModelConfig c = enginetest::kquantConfig();
+        c.block_size = 256;
+        const std::string src = dir_ + "/model-k", out = dir_ + "/model-k-q4_k.gguf";
+        enginetest::saveModel(src, c, enginetest::randomWeights(c, 5, 0.3), DType::F32, true);
+        exporter::ExportOptions o;
+        o.source = src;
+        o.format = exporter::Format::Gguf;
+        o.dtype = exporter::ExportDType::Q4_K;
+        o.out = out;
+        o.threads = 1;
+        const exporter::ExportResult res = exporter::exportModel(o);
+        QVERIFY(res.rechecked);
+        QVERIFY2(res.tensorMix.find("Q4_K x ") != std::string::npos, res.tensorMix.c_str());
+        eval::EvalSettings s = small(6);
+        s.maxNewTokens = 5;
+        s.batchSize = 2;
+        const eval::EvalRunInfo a = eval::evaluate(project, src, "sql", s);
+        const eval::EvalRunInfo k = eval::evaluate(project, out, "sql", s);
+        QCOMPARE(k.modelKind, std::string("gguf"));
+        QCOMPARE(k.status, std::string("done"));
+        const eval::Comparison cmp = eval::compareRuns(project, {a.id, k.id}, 0, eval::CostSettings{100, 0.5});
+        const eval::QuantRegression q = eval::quantisationRegression(cmp, 0, 1);
+        qInfo("q4_k export vs its source: %s", q.toJson().dump().c_str());
+        QVERIFY(q.compared > 0);
+        QCOMPARE(q.compared, int64_t(cmp.examples.size()));
+        QVERIFY(q.agreement >= 0 && q.agreement <= 1);
+        QVERIFY(q.regressions + q.improvements <= q.compared);
+        QVERIFY(std::isfinite(q.lossDelta));
+        QVERIFY(std::fabs(q.lossDelta) < 0.5);
     }
 
     void datasetWithoutReferences() {

@@ -136,6 +136,21 @@ TensorType kquantFallback(TensorType t, uint64_t rowLength) {
 // ---------------------------------------------------------------------------------------------
 // Codecs
 
+namespace {
+
+// The value of largest magnitude with its sign, the first of equal magnitudes (as ggml picks it).
+float largestMagnitude(const float* x, int n) {
+    float amax = 0.0f, m = 0.0f;
+    for (int i = 0; i < n; ++i)
+        if (std::fabs(x[i]) > amax) {
+            amax = std::fabs(x[i]);
+            m = x[i];
+        }
+    return m;
+}
+
+} // namespace
+
 void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kBlockElements; ++b) {
         const float* xb = x + b * kBlockElements;
@@ -162,12 +177,7 @@ void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
     constexpr int kHalf = kBlockElements / 2;
     for (int64_t b = 0; b < n / kBlockElements; ++b) {
         const float* xb = x + b * kBlockElements;
-        float amax = 0.0f, m = 0.0f;
-        for (int i = 0; i < kBlockElements; ++i)
-            if (std::fabs(xb[i]) > amax) {
-                amax = std::fabs(xb[i]);
-                m = xb[i];
-            }
+        const float m = largestMagnitude(xb, kBlockElements);
         const float d = m / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = floatToF16(d);
@@ -238,12 +248,7 @@ int truncClamp(float v, int lo, int hi) {
 void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kBlockElements; ++b) {
         const float* xb = x + b * kBlockElements;
-        float amax = 0.0f, m = 0.0f;
-        for (int i = 0; i < kBlockElements; ++i)
-            if (std::fabs(xb[i]) > amax) {
-                amax = std::fabs(xb[i]);
-                m = xb[i];
-            }
+        const float m = largestMagnitude(xb, kBlockElements);
         const float d = m / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = floatToF16(d);
@@ -372,13 +377,8 @@ float fitScaleMin(int n, int nmax, const float* x, const float* w, uint8_t* L, f
 // Fits x ~ scale * L with L in [-nmax, nmax - 1] stored as L + nmax, weights x^2, trying 19 scales
 // around -nmax / (value of largest magnitude) (llama.cpp's make_qx_quants with rmse_type 1).
 float fitScale(int n, int nmax, const float* x, int8_t* L) {
-    float amax = 0.0f, m = 0.0f;
-    for (int i = 0; i < n; ++i)
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            m = x[i];
-        }
-    if (amax < 1e-15f) {
+    const float m = largestMagnitude(x, n);
+    if (std::fabs(m) < 1e-15f) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.0f;
     }

@@ -5,6 +5,7 @@
 #include "core/hf_folder.h"
 #include "core/project_store.h"
 #include "training/distributed.h"
+#include "training/batch_source.h"
 #include "training/local_launcher.h"
 #include "training/memory_estimate.h"
 #include "training/run_store.h"
@@ -42,6 +43,7 @@ void onLauncherSignal(int signal) { g_forward.store(signal); }
 
 const char* kTrainHelp =
     "usage: swarm train --project P --dataset D --base MODEL_DIR --out RUN_DIR [options]\n"
+    "       swarm train --objective pretrain --project P --corpus C --base MODEL_DIR --out RUN_DIR [options]\n"
     "       swarm train --resume RUN_DIR [--project P]\n"
     "       swarm train ... --nproc N        (data parallel: N ranks on this machine)\n"
     "\n"
@@ -50,14 +52,24 @@ const char* kTrainHelp =
     "RUN_DIR/checkpoints, metrics to RUN_DIR/metrics.csv and the project; the final model to\n"
     "RUN_DIR/final. Ctrl-C stops cleanly with a checkpoint; --resume continues exactly.\n"
     "\n"
-    "  --preset NAME          specialist (the published recipe: 2 epochs, batch 128, peak 5e-5),\n"
-    "                         quick-test, or a saved preset (see --save-preset)\n"
+    "  --objective O          finetune (default: a dataset's examples, the prompt masked) or\n"
+    "                         pretrain (raw text: windows of the context packed from a corpus,\n"
+    "                         see swarm corpus import; every token is a target, documents end\n"
+    "                         with <|endoftext|>; validation perplexity on its held-out documents)\n"
+    "  --corpus NAME          pretrain: the project corpus to train on\n"
+    "  --context N            pretrain: the window length (default: the preset's, 0 = the model's)\n"
+    "  --preset NAME          specialist (the published recipe: 2 epochs, batch 128, peak 5e-5;\n"
+    "                         the default for finetune), quick-test, pretrain (the seed's base\n"
+    "                         pre-training: batch 128 x 2048, AdamW 0.9/0.95, wd 0.1, 200 warm-up\n"
+    "                         steps, cosine 5e-4 -> 5e-5, clip 1.0; the default for pretrain), or\n"
+    "                         a saved preset (see --save-preset)\n"
     "  --epochs N             passes over the training split\n"
     "  --lr X                 peak learning rate\n"
     "  --global-batch N       sequences per optimiser step\n"
     "  --micro-batch N        sequences per forward/backward (memory); accumulation makes up the rest\n"
     "  --max-steps N          stop after N optimiser steps (the schedule is fitted to N)\n"
     "  --warmup X             share of steps in linear warm-up (default 0.03)\n"
+    "  --warmup-steps N       N steps of linear warm-up instead of a share\n"
     "  --seed N               data order seed\n"
     "  --device D             cpu, cuda, cuda:N or auto\n"
     "  --threads N            CPU threads (default: all cores)\n"
@@ -96,7 +108,9 @@ class ProgressPrinter : public TrainingObserver {
 public:
     explicit ProgressPrinter(TrainingObserver* next) : next_(next), tty_(isatty(2)) {}
     void onStart(const nlohmann::json& m, int64_t startStep) override {
-        std::fprintf(stderr, "training %s: %lld steps%s\n", m["dataset"].value("name", "").c_str(),
+        const char* key = m.value("objective", "") == "pretrain" ? "corpus" : "dataset";
+        const std::string name = m.contains(key) ? m[key].value("name", "") : std::string();
+        std::fprintf(stderr, "%s %s: %lld steps%s\n", key[0] == 'c' ? "pre-training on corpus" : "training", name.c_str(),
                      (long long)m.value("total_steps", int64_t(0)),
                      startStep > 0 ? (", resuming after step " + std::to_string(startStep)).c_str() : "");
         next_->onStart(m, startStep);
@@ -125,8 +139,8 @@ public:
         next_->onValidation(v);
         lastVal_ = v.loss;
         if (!tty_ || v.epochEnd)
-            std::fprintf(stderr, "%svalidation loss %.4f at step %lld%s\n", tty_ ? "\n" : "", v.loss, (long long)v.step,
-                         v.epochEnd ? " (epoch end)" : "");
+            std::fprintf(stderr, "%svalidation loss %.4f (perplexity %.2f) at step %lld%s\n", tty_ ? "\n" : "", v.loss,
+                         v.perplexity, (long long)v.step, v.epochEnd ? " (epoch end)" : "");
     }
     void onWarning(int64_t step, const std::string& message) override {
         next_->onWarning(step, message);
@@ -152,13 +166,17 @@ private:
 
 // The run's config from the preset and the command line.
 TrainConfig configFromArgs(const Args& args) {
-    TrainConfig config = resolvePreset(args.value("preset", "specialist"));
+    const bool pretrain = args.value("objective", "finetune") == "pretrain";
+    TrainConfig config = resolvePreset(args.value("preset", pretrain ? "pretrain" : "specialist"));
     config.epochs = int(args.integer("epochs", config.epochs, 1, 1000));
     config.peakLr = args.number("lr", config.peakLr, 0, 10);
     config.globalBatch = int(args.integer("global-batch", config.globalBatch, 1, 65536));
     config.microBatch = int(args.integer("micro-batch", std::min(config.microBatch, config.globalBatch), 1, 65536));
     config.maxSteps = int(args.integer("max-steps", config.maxSteps, 0, 1LL << 30));
     config.warmupFraction = args.number("warmup", config.warmupFraction, 0, 1);
+    if (args.has("warmup") && !args.has("warmup-steps")) config.warmupSteps = -1;   // a share given: it counts
+    config.warmupSteps = int(args.integer("warmup-steps", config.warmupSteps, 0, 1LL << 30));
+    config.context = int(args.integer("context", config.context, 0, 1 << 20));
     config.seed = uint64_t(args.integer("seed", (long long)config.seed, 0, 1LL << 62));
     config.device = args.value("device", config.device);
     config.threads = int(args.integer("threads", config.threads, 0, 4096));
@@ -181,7 +199,8 @@ int report(const RunResult& r, const std::string& runDir, RunRecorder& recorder)
     recorder.flush();
     std::cout << "run " << statusName(r.status) << " after " << r.steps << "/" << r.totalSteps << " steps in "
               << formatDuration(r.seconds) << ": train loss " << r.trainLoss;
-    if (r.validationLoss >= 0) std::cout << ", validation loss " << r.validationLoss;
+    if (r.validationLoss >= 0)
+        std::cout << ", validation loss " << r.validationLoss << " (perplexity " << std::exp(r.validationLoss) << ")";
     std::cout << "\n";
     if (!r.finalModelDir.empty()) std::cout << "final model: " << r.finalModelDir << "\n";
     if (!r.lastCheckpoint.empty()) std::cout << "last checkpoint: " << r.lastCheckpoint << "\n";
@@ -205,10 +224,23 @@ std::unique_ptr<Trainer> joinRank0sJob(const Args& args, Distributed& dist, std:
         throw Error("this rank was started with --resume, but rank 0 is starting a new run");
     projectPath = args.value("project", job.value("project", ""));
     if (projectPath.empty()) throw Error("rank 0's run names no project; pass --project");
-    TrainingData data = loadTrainingData(projectPath, std::to_string(job.value("dataset_id", int64_t(0))));
+    TrainingData data = loadRunData(projectPath, mode == "resume" ? job.at("manifest") : job);
     if (mode == "resume") return Trainer::resume(job.at("run_dir").get<std::string>(), std::move(data), &dist);
     return Trainer::create(job.at("run_dir").get<std::string>(), job.at("base_model").get<std::string>(),
                            TrainConfig::fromJson(job.at("config"), "rank 0's training config"), std::move(data), &dist);
+}
+
+// True for --objective pretrain; refuses options that belong to the other objective.
+bool checkObjective(const Args& args) {
+    const std::string objective = args.value("objective", "finetune");
+    if (objective != "finetune" && objective != "pretrain")
+        throw Error("--objective must be finetune or pretrain, not '" + objective + "'");
+    const bool pretrain = objective == "pretrain";
+    if (pretrain && args.has("dataset"))
+        throw Error("--objective pretrain trains on raw text: give --corpus NAME (swarm corpus list), not --dataset");
+    if (!pretrain && args.has("corpus")) throw Error("--corpus is for pre-training: add --objective pretrain");
+    if (!pretrain && args.has("context")) throw Error("--context applies to --objective pretrain (fine-tuning uses each example's length)");
+    return pretrain;
 }
 
 int train(const Args& args, Distributed* dist) {
@@ -220,12 +252,13 @@ int train(const Args& args, Distributed* dist) {
     } else if (args.has("resume")) {
         runDir = args.required("resume");
         nlohmann::json manifest = run_folder::readManifest(runDir);
-        projectPath = args.value("project", manifest["dataset"].value("project", ""));
+        projectPath = args.value("project", projectOfRun(manifest));
         if (projectPath.empty()) throw Error(run_folder::manifestPath(runDir) + ": names no project; pass --project");
-        TrainingData data = loadTrainingData(projectPath, std::to_string(manifest["dataset"].value("id", int64_t(0))));
+        TrainingData data = loadRunData(projectPath, manifest);
         trainer = Trainer::resume(runDir, std::move(data), dist);
         runName = fs::path(runDir).filename().string();
     } else {
+        const bool pretrain = checkObjective(args);
         projectPath = args.required("project");
         runDir = args.required("out");
         const std::string base = args.required("base");
@@ -233,11 +266,13 @@ int train(const Args& args, Distributed* dist) {
         if (dist) chooseBackend(args.value("dist-backend", "auto"), config.device);
         if (args.has("save-preset") && rank0) saveUserPreset(userPresetFolder(), args.value("save-preset"), config);
 
-        TrainingData data = loadTrainingData(projectPath, args.required("dataset"));
+        TrainingData data = pretrain ? loadCorpusData(projectPath, args.required("corpus"))
+                                     : loadTrainingData(projectPath, args.required("dataset"));
         // Pre-flight with the longest training sequence: refuse with numbers rather than swap or OOM.
         ModelConfig modelConfig = ModelConfig::load(locateHfModel(base).configPath);
         int longest = 0;
         for (const TrainingExample& e : data.train) longest = std::max(longest, int(e.ids.size()));
+        if (pretrain) longest = int(pretrainContext(config, modelConfig.block_size));
         const std::string device = dist ? rankDeviceSpec(config.device, dist->env()) : config.device;
         PreflightVerdict verdict = preflight(modelConfig, config.microBatch, longest, config.precision == "bf16",
                                              availableMemory(device));
@@ -298,7 +333,7 @@ std::string messageOf(const std::exception& e) {
 
 int runTrain(const Argv& argv) {
     Args args(argv,
-              {"project", "dataset", "base", "out", "preset", "epochs", "lr", "global-batch", "micro-batch", "max-steps",
+              {"project", "dataset", "corpus", "objective", "context", "warmup-steps", "base", "out", "preset", "epochs", "lr", "global-batch", "micro-batch", "max-steps",
                "warmup", "seed", "device", "threads", "precision", "checkpoint-every", "eval-every", "name",
                "save-preset", "resume", "nproc", "master-port", "dist-backend", "dist-timeout"},
               {"force", "join"});

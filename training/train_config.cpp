@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace swarm {
 
-std::vector<std::string> TrainConfig::builtinPresetNames() { return {"specialist", "quick-test"}; }
+std::vector<std::string> TrainConfig::builtinPresetNames() { return {"specialist", "quick-test", "pretrain"}; }
 
 TrainConfig TrainConfig::preset(const std::string& name) {
     TrainConfig c;
@@ -31,7 +31,26 @@ TrainConfig TrainConfig::preset(const std::string& name) {
         c.maxValidationExamples = 64;
         return c;
     }
-    throw Error("unknown training preset '" + name + "' (built in: specialist, quick-test)");
+    if (name == "pretrain") {
+        // The seed's base pre-training schedule (batch 128 x 2048, AdamW 0.9/0.95, wd 0.1,
+        // 200 warm-up steps, cosine 5e-4 -> 5e-5, clip 1.0); the micro-batch is the machine's.
+        c.epochs = 1;
+        c.peakLr = 5e-4;
+        c.minLrRatio = 0.1;
+        c.warmupSteps = 200;
+        c.globalBatch = 128;
+        c.microBatch = 8;
+        c.weightDecay = 0.1;
+        c.beta1 = 0.9;
+        c.beta2 = 0.95;
+        c.gradClip = 1.0;
+        c.context = 2048;
+        c.checkpointEvery = 500;
+        c.evalEvery = 250;
+        c.maxValidationExamples = 64;   // windows of the context
+        return c;
+    }
+    throw Error("unknown training preset '" + name + "' (built in: specialist, quick-test, pretrain)");
 }
 
 json TrainConfig::toJson() const {
@@ -39,6 +58,7 @@ json TrainConfig::toJson() const {
                 {"peak_lr", peakLr},
                 {"min_lr_ratio", minLrRatio},
                 {"warmup_fraction", warmupFraction},
+                {"warmup_steps", warmupSteps},
                 {"global_batch", globalBatch},
                 {"micro_batch", microBatch},
                 {"weight_decay", weightDecay},
@@ -49,6 +69,7 @@ json TrainConfig::toJson() const {
                 {"aux_loss_coef", auxLossCoef},
                 {"max_steps", maxSteps},
                 {"seed", seed},
+                {"context", context},
                 {"device", device},
                 {"threads", threads},
                 {"precision", precision},
@@ -88,6 +109,7 @@ TrainConfig TrainConfig::fromJson(const json& j, const std::string& source) {
     read(j, "peak_lr", c.peakLr, source);
     read(j, "min_lr_ratio", c.minLrRatio, source);
     read(j, "warmup_fraction", c.warmupFraction, source);
+    read(j, "warmup_steps", c.warmupSteps, source);
     read(j, "global_batch", c.globalBatch, source);
     read(j, "micro_batch", c.microBatch, source);
     read(j, "weight_decay", c.weightDecay, source);
@@ -98,6 +120,7 @@ TrainConfig TrainConfig::fromJson(const json& j, const std::string& source) {
     read(j, "aux_loss_coef", c.auxLossCoef, source);
     read(j, "max_steps", c.maxSteps, source);
     read(j, "seed", c.seed, source);
+    read(j, "context", c.context, source);
     read(j, "device", c.device, source);
     read(j, "threads", c.threads, source);
     read(j, "precision", c.precision, source);
@@ -116,6 +139,8 @@ void TrainConfig::validate(const std::string& source) const {
     if (!(peakLr > 0) || !(peakLr < 1)) fail("peak_lr", "must be in (0, 1)");
     if (!(minLrRatio >= 0) || minLrRatio > 1) fail("min_lr_ratio", "must be in [0, 1]");
     if (!(warmupFraction >= 0) || warmupFraction >= 1) fail("warmup_fraction", "must be in [0, 1)");
+    if (warmupSteps < -1) fail("warmup_steps", "must be >= 0 (or -1: use warmup_fraction)");
+    if (context < 0 || context > (1 << 20)) fail("context", "must be between 0 (the model's) and 1048576");
     if (globalBatch < 1 || globalBatch > 65536) fail("global_batch", "must be between 1 and 65536");
     if (microBatch < 1 || microBatch > globalBatch) fail("micro_batch", "must be between 1 and global_batch");
     if (!(weightDecay >= 0)) fail("weight_decay", "must be >= 0");
@@ -172,7 +197,7 @@ TrainConfig loadUserPreset(const std::string& folder, const std::string& name) {
 
 double learningRateAt(const TrainConfig& c, int64_t step, int64_t totalSteps) {
     totalSteps = std::max<int64_t>(totalSteps, 1);
-    const int64_t warmup = int64_t(std::llround(c.warmupFraction * double(totalSteps)));
+    const int64_t warmup = c.warmupSteps >= 0 ? int64_t(c.warmupSteps) : int64_t(std::llround(c.warmupFraction * double(totalSteps)));
     const double minLr = c.peakLr * c.minLrRatio;
     if (step < warmup) return c.peakLr * double(step + 1) / double(warmup);
     const int64_t decaySteps = std::max<int64_t>(totalSteps - warmup - 1, 1);

@@ -12,6 +12,7 @@ struct TrainConfig {
     double peakLr = 5e-5;
     double minLrRatio = 0.1;          // cosine decays to peakLr * minLrRatio
     double warmupFraction = 0.03;     // share of all optimiser steps spent in linear warm-up
+    int warmupSteps = -1;             // >= 0: this many warm-up steps instead of warmupFraction
     int globalBatch = 128;            // sequences per optimiser step
     int microBatch = 8;               // sequences per forward/backward; accumulation = ceil(global / micro)
     double weightDecay = 0.1;         // not applied to norm weights
@@ -22,6 +23,7 @@ struct TrainConfig {
     double auxLossCoef = -1.0;        // < 0: the model config's router_aux_loss_coef
     int maxSteps = 0;                 // > 0: stop after this many optimiser steps (quick tests)
     uint64_t seed = 0;
+    int context = 0;                  // pre-training: the packed window length; 0 = the model's block_size
 
     // Machine.
     std::string device = "cpu";       // cpu, cuda, cuda:N, auto
@@ -35,7 +37,7 @@ struct TrainConfig {
     int maxValidationExamples = 256;  // validation loss over at most this many examples
     int expertWarmupSteps = -1;       // no expert-utilisation warnings before this step; < 0: automatic
 
-    static std::vector<std::string> builtinPresetNames();   // "specialist", "quick-test"
+    static std::vector<std::string> builtinPresetNames();   // "specialist", "quick-test", "pretrain"
     static TrainConfig preset(const std::string& name);      // throws swarm::Error for unknown names
 
     nlohmann::json toJson() const;

@@ -1,5 +1,6 @@
 #include "training/trainer.h"
 
+#include "training/batch_source.h"
 #include "training/checkpoint_store.h"
 #include "training/distributed.h"
 #include "training/expert_health.h"
@@ -48,41 +49,6 @@ std::string messageOf(const std::exception& e) {
     return e.what();
 }
 
-// Tokens in positions 1..L-1 whose label is not -100: the predictions that carry loss.
-int64_t labelledCount(const TrainingExample& e) {
-    const int64_t L = int64_t(e.ids.size());
-    return std::max<int64_t>(0, L - std::max<int64_t>(e.promptLen, 1));
-}
-
-struct MicroTensors {
-    torch::Tensor ids, labels;
-    int64_t realTokens = 0;
-};
-
-// Right-padded with <|endoftext|>; labels -100 over the prompt and the padding.
-MicroTensors makeMicroBatch(const std::vector<TrainingExample>& examples, const MicroBatch& members,
-                            const torch::Device& device) {
-    int64_t T = 0;
-    for (int32_t i : members) T = std::max<int64_t>(T, int64_t(examples[size_t(i)].ids.size()));
-    const int64_t B = int64_t(members.size());
-    torch::Tensor ids = torch::full({B, T}, int64_t(Gpt2Tokenizer::kEndOfText), torch::kInt64);
-    torch::Tensor labels = torch::full({B, T}, int64_t(-100), torch::kInt64);
-    auto idsA = ids.accessor<int64_t, 2>();
-    auto labelsA = labels.accessor<int64_t, 2>();
-    MicroTensors m;
-    for (int64_t b = 0; b < B; ++b) {
-        const TrainingExample& e = examples[size_t(members[size_t(b)])];
-        for (size_t t = 0; t < e.ids.size(); ++t) {
-            idsA[b][int64_t(t)] = e.ids[t];
-            if (int64_t(t) >= e.promptLen) labelsA[b][int64_t(t)] = e.ids[t];
-        }
-        m.realTokens += int64_t(e.ids.size());
-    }
-    m.ids = ids.to(device);
-    m.labels = labels.to(device);
-    return m;
-}
-
 // Turns autocast on for the scope when the run asks for BF16.
 class AutocastScope {
 public:
@@ -112,7 +78,7 @@ class MetricsCsv {
 public:
     explicit MetricsCsv(const std::string& path, int64_t keepUpToStep) : path_(path) {
         // On resume, rows past the checkpoint belong to steps that will run again: drop them.
-        std::string kept = "kind,step,epoch,loss,aux_loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s\n";
+        std::string kept = "kind,step,epoch,loss,aux_loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,perplexity\n";
         std::ifstream in(path);
         std::string line;
         bool header = true;
@@ -140,8 +106,8 @@ public:
         std::fflush(file_);
     }
     void validation(const ValidationMetrics& v, double elapsed) {
-        std::fprintf(file_, "%s,%lld,%d,%.8g,,,,%lld,,%.3f\n", v.epochEnd ? "val_epoch" : "val", (long long)v.step,
-                     v.epoch, v.loss, (long long)v.tokens, elapsed);
+        std::fprintf(file_, "%s,%lld,%d,%.8g,,,,%lld,,%.3f,%.8g\n", v.epochEnd ? "val_epoch" : "val", (long long)v.step,
+                     v.epoch, v.loss, (long long)v.tokens, elapsed, v.perplexity);
         std::fflush(file_);
     }
 
@@ -158,7 +124,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
                                          const TrainConfig& config, TrainingData data, Distributed* dist) {
     try {
         config.validate();
-        if (data.train.empty()) throw Error("the dataset has no training examples");
+        if (!data.pretraining() && data.train.empty()) throw Error("the dataset has no training examples");
         const bool writer = !dist || dist->isRank0();
         std::error_code ec;
         if (writer && run_folder::isRunFolder(runDir))
@@ -180,6 +146,9 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
                                   {"base_model", fs::absolute(baseModelDir).string()},
                                   {"project", projectPath},
                                   {"dataset_id", t->data_.datasetId},
+                                  {"objective", t->data_.objective()},
+                                  {"corpus", {{"name", t->data_.corpusName}}},
+                                  {"dataset", {{"id", t->data_.datasetId}}},
                                   {"config", config.toJson()}});
         t->setUp(baseModelDir);
         t->manifest_ = json{{"format", run_folder::kManifestFormat},
@@ -188,13 +157,8 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
                             {"base_model", fs::absolute(baseModelDir).string()},
                             {"config", config.toJson()},
                             {"model_config", t->model_->config().toJson()},
-                            {"dataset",
-                             {{"name", t->data_.datasetName},
-                              {"id", t->data_.datasetId},
-                              {"project", projectPath},
-                              {"train_examples", t->data_.train.size()},
-                              {"validation_examples", t->data_.validation.size()},
-                              {"fingerprint", std::to_string(t->data_.fingerprint())}}},
+                            {"objective", t->data_.objective()},
+                            {t->batches_->manifestKey(), t->batches_->describe()},
                             {"total_steps", t->totalSteps_},
                             {"device", config.device}};
         t->writeManifest("created", nullptr);
@@ -218,9 +182,10 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData
         t->runDir_ = fs::absolute(runDir).lexically_normal().string();
         t->config_ = TrainConfig::fromJson(manifest.at("config"), run_folder::manifestPath(runDir));
         t->baseModelDir_ = manifest.value("base_model", "");
-        if (manifest["dataset"].value("fingerprint", "") != std::to_string(data.fingerprint()))
-            throw Error(runDir + ": the dataset differs from the one this run started with (different examples or "
-                                 "split); resume needs the same data");
+        const std::string objective = manifest.value("objective", "finetune");
+        if (objective != data.objective())
+            throw Error(runDir + ": this run " + (objective == "pretrain" ? "pre-trains on a corpus" : "fine-tunes on a dataset") +
+                        ", but it was given " + (data.pretraining() ? "a corpus" : "a dataset"));
         t->data_ = std::move(data);
         if (manifest.value("status", "") == "finished") throw Error(runDir + ": this run has already finished");
 
@@ -231,6 +196,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData
             latest = store.latest();
         }
         t->setUp(t->baseModelDir_);
+        const char* key = t->batches_->manifestKey();
+        if (!manifest.contains(key) || manifest[key].value("fingerprint", "") != std::to_string(t->batches_->fingerprint()))
+            throw Error(runDir + ": the " + key + " differs from the one this run started with (" +
+                        (t->data_.pretraining() ? "other tokens, split or context" : "different examples or split") +
+                        "); resume needs the same data");
         json state;                            // null: no checkpoint, the run starts from the beginning
         if (latest) {
             CheckpointStore store(runDir, t->config_.keepCheckpoints);
@@ -242,7 +212,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& runDir, TrainingData
             dist->publishJob(json{{"mode", "resume"},
                                   {"run_dir", t->runDir_},
                                   {"manifest", manifest},
-                                  {"project", manifest["dataset"].value("project", "")},
+                                  {"project", projectOfRun(manifest)},
                                   {"dataset_id", manifest["dataset"].value("id", int64_t(0))},
                                   {"state", state}});
         if (dist && !dist->isRank0()) state = dist->jobOfRank0().at("state");
@@ -267,14 +237,12 @@ void Trainer::joinRanks(const char* mode, bool hasCheckpoint) {
     json recipe = config_.toJson();
     recipe.erase("device");              // machine settings: each rank's own
     recipe.erase("threads");
+    json data = batches_->describe();
+    for (const char* local : {"id", "project", "folder"}) data.erase(local);   // where each rank finds it
     dist_->agree(json{{"run", {{"mode", mode}, {"step", step_}}},
                       {"training config", recipe},
                       {"model config", model_->config().toJson()},
-                      {"dataset",
-                       {{"name", data_.datasetName},
-                        {"train_examples", data_.train.size()},
-                        {"validation_examples", data_.validation.size()},
-                        {"fingerprint", std::to_string(data_.fingerprint())}}}},
+                      {batches_->manifestKey(), data}},
                  config_.device);
     std::vector<torch::Tensor> weights = model_->parameters();
     dist_->broadcastFromRank0(weights, "broadcast of rank 0's weights");
@@ -299,15 +267,8 @@ void Trainer::setUp(const std::string& modelDir) {
     const ModelConfig& mc = model_->config();
     auxCoef_ = config_.auxLossCoef >= 0 ? config_.auxLossCoef : mc.router_aux_loss_coef;
 
-    lengths_.clear();
-    for (const TrainingExample& e : data_.train) {
-        if (int64_t(e.ids.size()) > mc.block_size)
-            throw Error("training example " + std::to_string(e.exampleId) + " has " + std::to_string(e.ids.size()) +
-                        " tokens, more than the model's context of " + std::to_string(mc.block_size));
-        if (e.ids.size() < 2) throw Error("training example " + std::to_string(e.exampleId) + " has fewer than 2 tokens");
-        lengths_.push_back(int32_t(e.ids.size()));
-    }
-    stepsPerEpoch_ = stepsPerEpoch(int64_t(data_.train.size()), config_.globalBatch);
+    batches_ = makeBatchSource(data_, config_, mc.block_size);
+    stepsPerEpoch_ = stepsPerEpoch(batches_->trainSequences(), config_.globalBatch);
     totalSteps_ = stepsPerEpoch_ * config_.epochs;
     if (config_.maxSteps > 0) totalSteps_ = std::min<int64_t>(totalSteps_, config_.maxSteps);
 
@@ -336,7 +297,10 @@ void Trainer::writeManifest(const std::string& status, const RunResult* result) 
     if (!lastCheckpoint_.empty()) manifest_["last_checkpoint"] = lastCheckpoint_;
     if (result) {
         manifest_["train_loss"] = result->trainLoss;
-        if (result->validationLoss >= 0) manifest_["validation_loss"] = result->validationLoss;
+        if (result->validationLoss >= 0) {
+            manifest_["validation_loss"] = result->validationLoss;
+            manifest_["validation_perplexity"] = std::exp(result->validationLoss);
+        }
         if (!result->finalModelDir.empty()) manifest_["final_model"] = result->finalModelDir;
         if (!result->message.empty()) manifest_["message"] = result->message;
     }
@@ -351,7 +315,7 @@ json Trainer::trainerState() const {
                 {"elapsed_seconds", elapsedNow()},
                 {"train_loss", lastTrainLoss_},
                 {"validation_loss", lastValLoss_},
-                {"data_fingerprint", std::to_string(data_.fingerprint())},
+                {"data_fingerprint", std::to_string(batches_->fingerprint())},
                 {"written", utcTimestamp()}};
 }
 
@@ -363,24 +327,18 @@ std::string Trainer::writeCheckpoint(TrainingObserver* observer) {
     return lastCheckpoint_;
 }
 
-double Trainer::validate() {
-    if (data_.validation.empty()) return -1;
+Trainer::Validation Trainer::validate() {
+    const std::vector<MicroBatch> plan = batches_->validationPlan(config_.microBatch, config_.maxValidationExamples);
+    if (plan.empty()) return {};
     torch::NoGradGuard noGrad;
     AutocastScope autocast(config_.precision == "bf16", device_);
     model_->eval();
-    const size_t n = std::min<size_t>(data_.validation.size(), size_t(config_.maxValidationExamples));
-    std::vector<int32_t> order(n);
-    std::vector<int32_t> lengths(data_.validation.size());
-    for (size_t i = 0; i < n; ++i) order[i] = int32_t(i);
-    for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = int32_t(data_.validation[i].ids.size());
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return lengths[size_t(a)] < lengths[size_t(b)]; });
     double ceSum = 0;
     int64_t labelled = 0;
     const int rank = dist_ ? dist_->rank() : 0, ranks = dist_ ? dist_->worldSize() : 1;
-    for (size_t start = 0, k = 0; start < n; start += size_t(config_.microBatch), ++k) {
+    for (size_t k = 0; k < plan.size(); ++k) {
         if (int(k % size_t(ranks)) != rank) continue;     // micro-batch k is rank k mod W's
-        MicroBatch members(order.begin() + long(start), order.begin() + long(std::min(n, start + size_t(config_.microBatch))));
-        MicroTensors m = makeMicroBatch(data_.validation, members, device_);
+        MicroTensors m = batches_->validationBatch(plan[k], device_);
         EveOutput out = model_->forwardForLoss(m.ids, m.labels);
         ceSum += out.ceLoss.item<double>() * double(out.labelledTokens);
         labelled += out.labelledTokens;
@@ -392,7 +350,8 @@ double Trainer::validate() {
         labelled = int64_t(std::llround(sums[1].item<double>()));
     }
     model_->train();
-    return labelled > 0 ? ceSum / double(labelled) : -1;
+    if (labelled == 0) return {};
+    return Validation{ceSum / double(labelled), labelled};
 }
 
 // One call of Trainer::run: where its metrics go and what it has reported.
@@ -431,7 +390,7 @@ RunResult Trainer::run(TrainingObserver* observer, const std::atomic<int>* contr
     while (step_ < totalSteps_) {
         const int epoch = int(step_ / stepsPerEpoch_);
         if (epoch != planEpochIndex) {
-            plan = planEpoch(lengths_, config_.globalBatch, config_.microBatch, config_.seed, epoch);
+            plan = batches_->planEpoch(config_.globalBatch, config_.microBatch, config_.seed, epoch);
             planEpochIndex = epoch;
         }
         const auto stepStart = Clock::now();
@@ -501,7 +460,7 @@ bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated
     int64_t globalSeqs = 0;
     for (const MicroBatch& m : batch)
         for (int32_t i : m) {
-            acc.labelled += labelledCount(data_.train[size_t(i)]);
+            acc.labelled += batches_->labelledTokens(i);
             ++globalSeqs;
         }
     acc.expertTokens = torch::zeros({L, E}, torch::kInt64);
@@ -512,7 +471,7 @@ bool Trainer::accumulate(const GlobalBatch& batch, Session& session, Accumulated
     if (dist_) share = rankShare(batch, dist_->rank(), dist_->worldSize());
     for (const MicroBatch& members : dist_ ? share : batch) {
         if (session.control && session.control->load() != kRun) return false;
-        MicroTensors m = makeMicroBatch(data_.train, members, device_);
+        MicroTensors m = batches_->trainBatch(members, device_);
         EveOutput out;
         {
             AutocastScope autocast(bf16, device_);
@@ -602,13 +561,15 @@ std::string Trainer::divergenceMessage(double trainLoss, double gradNorm, double
 }
 
 void Trainer::emitValidation(Session& session, bool epochEnd) {
-    const double v = validate();
-    if (v < 0) return;
-    lastValLoss_ = v;
+    const Validation v = validate();
+    if (v.tokens == 0) return;
+    lastValLoss_ = v.loss;
     ValidationMetrics vm;
     vm.step = step_;
     vm.epoch = int(stepsPerEpoch_ > 0 ? std::max<int64_t>(0, step_ - 1) / stepsPerEpoch_ : 0);
-    vm.loss = v;
+    vm.loss = v.loss;
+    vm.perplexity = std::exp(v.loss);
+    vm.tokens = v.tokens;
     vm.epochEnd = epochEnd;
     if (session.csv) session.csv->validation(vm, elapsedNow());
     if (session.observer) session.observer->onValidation(vm);

@@ -1,6 +1,8 @@
 #pragma once
-// The fine-tuning loop: AdamW, cosine schedule with warm-up, gradient accumulation to a global
-// batch, clipping, the load-balancing loss, validation, checkpoints and exact resume.
+// The training loop: AdamW, cosine schedule with warm-up, gradient accumulation to a global
+// batch, clipping, the load-balancing loss, validation, checkpoints and exact resume. One loop
+// for both objectives: fine-tuning on a dataset's examples (the prompt masked) and pre-training
+// on a corpus's packed windows (TrainingData::corpus set); training/batch_source.h tells them apart.
 // Observers receive plain C++ callbacks on the training thread; the GUI wraps them in signals.
 #include "training/batch_plan.h"
 #include "training/train_config.h"
@@ -43,8 +45,9 @@ struct StepMetrics {
 struct ValidationMetrics {
     int64_t step = 0;
     int epoch = 0;
-    double loss = 0;
-    int64_t tokens = 0;
+    double loss = 0;                  // mean NLL per labelled token, nats
+    double perplexity = 0;            // exp(loss)
+    int64_t tokens = 0;               // labelled tokens scored
     bool epochEnd = false;
 };
 
@@ -54,7 +57,7 @@ struct RunResult {
     int64_t steps = 0;
     int64_t totalSteps = 0;
     double trainLoss = 0;
-    double validationLoss = -1;       // < 0: none measured
+    double validationLoss = -1;       // < 0: none measured (its perplexity is exp of it)
     double seconds = 0;
     std::string finalModelDir;        // set when Finished
     std::string lastCheckpoint;
@@ -76,6 +79,7 @@ public:
 // Sent to Trainer::run through an atomic; checked between micro-batches.
 enum TrainControl : int { kRun = 0, kPause = 1, kCancel = 2 };
 
+class BatchSource;
 class Distributed;
 class GradientAllReduce;
 
@@ -122,13 +126,18 @@ private:
     void clearGradients();
     RunResult finish(Session& session, RunResult::Status status, const std::string& message);
     std::string divergenceMessage(double trainLoss, double gradNorm, double lr) const;
-    double validate();
+    struct Validation {
+        double loss = -1;
+        int64_t tokens = 0;           // 0: nothing held out
+    };
+    Validation validate();
     void writeManifest(const std::string& status, const RunResult* result);
     std::string writeCheckpoint(TrainingObserver* observer);
     nlohmann::json trainerState() const;
 
     TrainConfig config_;
     TrainingData data_;
+    std::unique_ptr<BatchSource> batches_;   // over data_
     std::string runDir_;
     std::string baseModelDir_;
     nlohmann::json manifest_;
@@ -137,7 +146,6 @@ private:
     torch::Device device_{torch::kCPU};
     Distributed* dist_ = nullptr;
     std::unique_ptr<GradientAllReduce> gradients_;
-    std::vector<int32_t> lengths_;
     int64_t stepsPerEpoch_ = 0;
     int64_t totalSteps_ = 0;
     int64_t step_ = 0;                  // optimiser steps done

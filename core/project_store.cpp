@@ -174,6 +174,26 @@ ProjectStore::~ProjectStore() {
     if (db_) sqlite3_close_v2(db_);
 }
 
+namespace {
+
+// The file's first 16 bytes, read through the connection's own file handle. Never through a
+// second open() of the file: closing any descriptor of a file drops every POSIX lock this
+// process holds on it, those of its other connections too, and another process closing its
+// connection would then take itself for the last one and delete the WAL under them
+// ("disk I/O error"; the Train page's ranks met it).
+void checkHeader(sqlite3* db, const std::string& path) {
+    sqlite3_file* file = nullptr;
+    char header[16] = {};
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || !file || !file->pMethods)
+        throw Error("cannot open project " + path + ": no file handle");
+    const int rc = file->pMethods->xRead(file, header, sizeof header, 0);
+    if (rc == SQLITE_IOERR_SHORT_READ || (rc == SQLITE_OK && std::memcmp(header, "SQLite format 3", 16) != 0))
+        throw Error(path + " is not a Swarm Workbench project (not an SQLite database)");
+    if (rc != SQLITE_OK) throw Error("cannot open project " + path + ": " + sqlite3_errstr(rc));
+}
+
+} // namespace
+
 ProjectStore ProjectStore::openConnection(const std::string& path, bool create) {
     std::error_code ec;
     if (path.empty()) throw Error("no project file given");
@@ -185,13 +205,7 @@ ProjectStore ProjectStore::openConnection(const std::string& path, bool create) 
     } else {
         if (!fs::exists(path, ec)) throw Error("project " + path + " does not exist");
         if (fs::is_directory(path, ec)) throw Error("project " + path + " is a directory, not a project file");
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw Error("cannot open project " + path + ": " + std::strerror(errno));
-        char header[16] = {};
-        in.read(header, sizeof header);
-        if (in.gcount() == 0) throw Error(path + " is empty (0 bytes), not a Swarm Workbench project");
-        if (in.gcount() < 16 || std::memcmp(header, "SQLite format 3", 16) != 0)
-            throw Error(path + " is not a Swarm Workbench project (not an SQLite database)");
+        if (fs::file_size(path, ec) == 0 && !ec) throw Error(path + " is empty (0 bytes), not a Swarm Workbench project");
     }
     sqlite3* db = nullptr;
     const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
@@ -202,6 +216,7 @@ ProjectStore ProjectStore::openConnection(const std::string& path, bool create) 
         throw Error("cannot " + std::string(create ? "create" : "open") + " project " + path + ": " + msg);
     }
     ProjectStore store(db, path);
+    if (!create) checkHeader(db, path);
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);
     try {

@@ -7,9 +7,11 @@
 
 #include <sqlite3.h>
 
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cstdio>
 #include <fstream>
 
 using namespace swarm;
@@ -64,6 +66,25 @@ class TestProjectStore : public QObject {
     std::string path(const char* name) { return tmp_.filePath(name).toStdString(); }
 
 private slots:
+    // Opening a second connection must not drop the first one's locks (a header check through a
+    // second open() and close() of the file did): another process closing its connection would
+    // take itself for the last one and delete the WAL under this one ("disk I/O error").
+    void anotherConnectionKeepsTheFirstOnesLocks() {
+        const std::string p = path("locks.swarm");
+        ProjectStore first = ProjectStore::create(p);
+        sqlExec(first.handle(), "CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+        { ProjectStore second = ProjectStore::open(p); }
+        QProcess other;   // this test program, as the other process (main below)
+        other.start(QCoreApplication::applicationFilePath(), {"--open-and-close-project", QString::fromStdString(p)});
+        QVERIFY(other.waitForFinished(60000));
+        QCOMPARE(other.exitCode(), 0);
+        QVERIFY2(QFile::exists(QString::fromStdString(p + "-wal")), "the other process deleted the WAL of an open connection");
+        SqlStatement count(first.handle(), "SELECT count(*) FROM t");
+        QVERIFY(count.step());
+        QCOMPARE(count.columnInt(0), int64_t(1));
+        sqlExec(first.handle(), "INSERT INTO t VALUES (2)");
+    }
+
     void createOpenAndPragmas() {
         const std::string p = path("a.swarm");
         {
@@ -360,5 +381,20 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestProjectStore)
+// `--open-and-close-project PATH`: the other process of anotherConnectionKeepsTheFirstOnesLocks.
+int main(int argc, char** argv) {
+    if (argc == 3 && std::string(argv[1]) == "--open-and-close-project") {
+        try {
+            ProjectStore s = ProjectStore::open(argv[2]);
+            SqlStatement count(s.handle(), "SELECT count(*) FROM t");
+            return count.step() ? 0 : 1;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 1;
+        }
+    }
+    QCoreApplication app(argc, argv);
+    TestProjectStore test;
+    return QTest::qExec(&test, argc, argv);
+}
 #include "test_project_store.moc"

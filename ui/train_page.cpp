@@ -32,6 +32,7 @@
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
+#include <QThread>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableView>
@@ -158,6 +159,11 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     threads_->setRange(0, 1024);
     threads_->setSpecialValueText(tr("all cores"));
     threads_->setValue(settings.threads);
+    processes_ = new QSpinBox;
+    processes_->setObjectName("trainProcesses");
+    processes_->setRange(1, std::max(1, QThread::idealThreadCount()));
+    processes_->setToolTip(tr("Data parallel on this machine: N processes share each global batch (same results as one). "
+                              "The others are the swarm program beside the workbench. Threads apply to each."));
     precision_ = new QComboBox;
     precision_->addItem("f32", "f32");
     precision_->addItem("bf16 (autocast)", "bf16");
@@ -175,6 +181,7 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     form->addRow(tr("Max steps"), maxSteps_);
     form->addRow(tr("Device"), device_);
     form->addRow(tr("Threads"), threads_);
+    form->addRow(tr("Processes"), processes_);
     form->addRow(tr("Precision"), precision_);
     return form;
 }
@@ -489,6 +496,7 @@ void TrainPage::start() {
     }
     clearCharts();
     currentRunDir_ = runDir;
+    controller_->setProcesses(processes_->value());
     controller_->startNew(projectPath_, runDir, name, baseModel_->text(), config, dataset_->currentData().toLongLong());
     progressText_->setText(tr("Loading the model and the data\u2026"));
     emit jobStateChanged(true, tr("Training %1").arg(name));
@@ -506,6 +514,7 @@ void TrainPage::resumeSelected() {
     clearCharts();
     currentRunDir_ = runDir;
     showRun(row);     // the history so far, then live points continue it
+    controller_->setProcesses(processes_->value());
     controller_->resume(projectPath_, runDir);
     emit jobStateChanged(true, tr("Training %1").arg(QFileInfo(runDir).fileName()));
     updateButtons();

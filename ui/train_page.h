@@ -96,6 +96,7 @@ private:
     QSpinBox* maxSteps_;
     QComboBox* device_;
     QSpinBox* threads_;
+    QSpinBox* processes_;
     QComboBox* precision_;
     QLabel* preflight_;
     QPushButton* startButton_;

@@ -2,13 +2,19 @@
 
 #include "ui/job_runner.h"
 
+#include "training/local_launcher.h"
 #include "training/run_folder.h"
 #include "training/run_store.h"
 
 #include "core/error.h"
 #include "datasets/dataset_store.h"
 
+#include <QCoreApplication>
+#include <QDir>
 #include <QFileInfo>
+
+#include <csignal>
+#include <thread>
 
 namespace swarm::ui {
 
@@ -60,9 +66,41 @@ private:
     RunRecorder& recorder_;
 };
 
+// Ranks 1..N-1 on this machine, this process rank 0. Called on the training thread: the ranks
+// die with it (PR_SET_PDEATHSIG) and it waits for them before it ends.
+LocalJob startRanks(const QString& swarmCli, int processes, std::chrono::milliseconds timeout) {
+    if (swarmCli.isEmpty() || !QFileInfo(swarmCli).isExecutable())
+        throw Error("training on " + std::to_string(processes) + " processes needs the swarm command-line program, which runs "
+                    "ranks 1.." + std::to_string(processes - 1) + ", beside the workbench: there is none at " +
+                    (swarmCli.isEmpty() ? QDir(QCoreApplication::applicationDirPath()).filePath("swarm") : swarmCli).toStdString() +
+                    " (install it there, or train on 1 process)");
+    return startLocalJob(swarmCli.toStdString(), processes, "auto", timeout);
+}
+
+// After rank 0's run the other ranks end on their own (they stop at the same step); one that
+// has not within the collective timeout is stopped. "" when every rank ended well.
+std::string waitForRanks(LocalRanks& ranks, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ranks.poll()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ranks.signalAll(SIGKILL);
+            ranks.wait();
+            return "a rank did not end within " + std::to_string(timeout.count() / 1000) + " s of rank 0 and was stopped";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ranks.exitCode() == 1 ? ranks.failure() : std::string();
+}
+
 } // namespace
 
-TrainingController::TrainingController(QObject* parent) : QObject(parent), job_(new JobRunner(this)) {
+QString swarmCliBesideThisProgram() {
+    const QString path = QDir(QCoreApplication::applicationDirPath()).filePath("swarm");
+    return QFileInfo(path).isExecutable() ? path : QString();
+}
+
+TrainingController::TrainingController(QObject* parent)
+    : QObject(parent), job_(new JobRunner(this)), swarmCli_(swarmCliBesideThisProgram()) {
     qRegisterMetaType<swarm::StepMetrics>();
     qRegisterMetaType<swarm::ValidationMetrics>();
     qRegisterMetaType<swarm::RunResult>();
@@ -88,30 +126,55 @@ void TrainingController::waitForFinished() { job_->wait(); }
 bool TrainingController::startNew(const QString& projectPath, const QString& runDir, const QString& runName,
                                   const QString& baseModel, const TrainConfig& config, int64_t datasetId) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString();
-    return launch([=] { return Trainer::create(dir, base, config, loadTrainingData(project, std::to_string(datasetId))); }, projectPath,
-                  runDir, runName);
+    return launch([=](Distributed* dist) {
+        return Trainer::create(dir, base, config, loadTrainingData(project, std::to_string(datasetId)), dist);
+    }, projectPath, runDir, runName);
 }
 
 bool TrainingController::resume(const QString& projectPath, const QString& runDir) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString();
-    return launch([=] {
+    return launch([=](Distributed* dist) {
         nlohmann::json manifest = run_folder::readManifest(dir);
-        return Trainer::resume(dir, loadTrainingData(project, std::to_string(manifest["dataset"].value("id", int64_t(0)))));
+        return Trainer::resume(dir, loadTrainingData(project, std::to_string(manifest["dataset"].value("id", int64_t(0)))), dist);
     }, projectPath, runDir, QFileInfo(runDir).fileName());
 }
 
-bool TrainingController::launch(std::function<std::unique_ptr<Trainer>()> makeTrainer, const QString& projectPath,
+void TrainingController::setProcesses(int processes, std::chrono::milliseconds timeout) {
+    processes_ = std::max(1, processes);
+    distTimeout_ = timeout;
+}
+
+bool TrainingController::launch(std::function<std::unique_ptr<Trainer>(Distributed*)> makeTrainer, const QString& projectPath,
                                 const QString& runDir, const QString& runName) {
     if (job_->running()) return false;
     control_.store(kRun);
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), name = runName.toStdString();
-    return job_->start("training", [this, makeTrainer, project, dir, name](JobRunner& job) {
-        std::unique_ptr<Trainer> trainer = makeTrainer();
-        RunRecorder recorder(project, dir, name);
-        StreamingObserver observer(job, recorder);
-        const RunResult result = trainer->run(&observer, &control_);
-        recorder.flush();
-        if (!recorder.lastError().empty()) throw Error("the project store was not updated: " + recorder.lastError());
+    const int processes = processes_;
+    const QString cli = swarmCli_;
+    const std::chrono::milliseconds timeout = distTimeout_;
+    return job_->start("training", [this, makeTrainer, project, dir, name, processes, cli, timeout](JobRunner& job) {
+        LocalJob ranks;
+        if (processes > 1) ranks = startRanks(cli, processes, timeout);
+        RunResult result;
+        try {
+            std::unique_ptr<Trainer> trainer = makeTrainer(ranks.dist.get());
+            RunRecorder recorder(project, dir, name);
+            StreamingObserver observer(job, recorder);
+            result = trainer->run(&observer, &control_);
+            recorder.flush();
+            if (!recorder.lastError().empty()) throw Error("the project store was not updated: " + recorder.lastError());
+        } catch (const std::exception& e) {
+            // A rank that died is the cause to name; rank 0's timeout only follows from it.
+            if (ranks.workers) {
+                ranks.workers->poll();
+                if (!ranks.workers->failure().empty()) throw Error(ranks.workers->failure() + " (rank 0: " + e.what() + ")");
+            }
+            throw;
+        }
+        if (ranks.workers) {
+            const std::string failure = waitForRanks(*ranks.workers, timeout);
+            if (!failure.empty()) throw Error(failure);
+        }
         job.emitChunk(QVariant::fromValue(result));
         return QString::fromStdString(result.message);
     });

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,6 +43,26 @@ public:
         using Fn = std::remove_reference_t<F>;
         run(tasks, [](void* c, int task, int thread) { (*static_cast<Fn*>(c))(task, thread); },
             const_cast<void*>(static_cast<const void*>(&f)));
+    }
+
+    // parallelFor for tasks that may throw: after the first exception the tasks not yet started
+    // are skipped, and that exception is rethrown here once the running ones have ended.
+    template <class F>
+    void parallelForRethrowing(int tasks, F&& f) {
+        std::mutex errorMutex;
+        std::exception_ptr error;
+        std::atomic<bool> failed{false};
+        parallelFor(tasks, [&](int task, int thread) {
+            if (failed.load(std::memory_order_relaxed)) return;
+            try {
+                f(task, thread);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(errorMutex);
+                if (!error) error = std::current_exception();
+                failed.store(true, std::memory_order_relaxed);
+            }
+        });
+        if (error) std::rethrow_exception(error);
     }
 
 private:

@@ -169,29 +169,18 @@ private:
         taskStart_.push_back(current_.size());
         const int readTasks = readNext ? 1 : 0;
         const int tokeniseTasks = int(taskStart_.size()) - 1;
-        std::mutex errorMutex;
-        std::exception_ptr error;
-        std::atomic<bool> failed{false};
-        pool_.parallelFor(readTasks + tokeniseTasks, [&](int task, int) {
-            if (failed.load(std::memory_order_relaxed)) return;
-            try {
-                if (task < readTasks) {
-                    more_ = reader_.read(next_, kBatchBytes, kBatchPieces);
-                    return;
-                }
-                const size_t t = size_t(task - readTasks);
-                for (size_t i = taskStart_[t]; i < taskStart_[t + 1] && !cancelled(); ++i) {
-                    TextPiece& p = current_[i];
-                    if (p.text.empty()) continue;
-                    p.ids = tok_.encode(p.text, false);
-                }
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(errorMutex);
-                if (!error) error = std::current_exception();
-                failed.store(true, std::memory_order_relaxed);
+        pool_.parallelForRethrowing(readTasks + tokeniseTasks, [&](int task, int) {
+            if (task < readTasks) {
+                more_ = reader_.read(next_, kBatchBytes, kBatchPieces);
+                return;
+            }
+            const size_t t = size_t(task - readTasks);
+            for (size_t i = taskStart_[t]; i < taskStart_[t + 1] && !cancelled(); ++i) {
+                TextPiece& p = current_[i];
+                if (p.text.empty()) continue;
+                p.ids = tok_.encode(p.text, false);
             }
         });
-        if (error) std::rethrow_exception(error);
     }
 
     void write() {

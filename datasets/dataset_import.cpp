@@ -380,32 +380,21 @@ private:
         }
     }
 
-    // Tokenises current_ on the pool while one task reads the next chunk (when readNext). A task
-    // must not throw out of the pool: the first error is kept and rethrown once the run is over.
+    // Tokenises current_ on the pool while one task reads the next chunk (when readNext); the
+    // first error of any task is rethrown once the run is over.
     void tokeniseAndRead(bool readNext) {
         const int readTasks = readNext ? 1 : 0;
         const int tokeniseTasks = int((current_.size() + kRecordsPerTask - 1) / kRecordsPerTask);
-        std::mutex errorMutex;
-        std::exception_ptr error;
-        std::atomic<bool> failed{false};
-        pool_.parallelFor(readTasks + tokeniseTasks, [&](int task, int) {
-            if (failed.load(std::memory_order_relaxed)) return;
-            try {
-                if (task < readTasks) {
-                    readChunk();
-                    return;
-                }
-                const size_t begin = size_t(task - readTasks) * kRecordsPerTask;
-                const size_t end = std::min(current_.size(), begin + kRecordsPerTask);
-                for (size_t i = begin; i < end && !cancelled(); ++i)
-                    current_[i].enc = encoder_.encode(current_[i].prompt, current_[i].response);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(errorMutex);
-                if (!error) error = std::current_exception();
-                failed.store(true, std::memory_order_relaxed);
+        pool_.parallelForRethrowing(readTasks + tokeniseTasks, [&](int task, int) {
+            if (task < readTasks) {
+                readChunk();
+                return;
             }
+            const size_t begin = size_t(task - readTasks) * kRecordsPerTask;
+            const size_t end = std::min(current_.size(), begin + kRecordsPerTask);
+            for (size_t i = begin; i < end && !cancelled(); ++i)
+                current_[i].enc = encoder_.encode(current_[i].prompt, current_[i].response);
         });
-        if (error) std::rethrow_exception(error);
     }
 
     // Writes the tokenised chunk: examples, or too_long rejections.

@@ -2,6 +2,7 @@
 // token file shared by runs, list them, show one, delete one.
 #include "app/cli_args.h"
 #include "app/commands.h"
+#include "app/progress_line.h"
 
 #include "core/error.h"
 #include "core/format.h"
@@ -62,35 +63,23 @@ std::string tokensText(int64_t n) {
     return withThousands(n);
 }
 
-// The import's progress on stderr: one line rewritten in place on a terminal, a line per tenth
-// of the bytes otherwise.
-class ProgressLine {
+// The import's progress line: bytes read, files, documents, tokens and speed.
+class CorpusProgress {
 public:
-    ProgressLine(std::string name, bool tty) : name_(std::move(name)), tty_(tty) {}
+    explicit CorpusProgress(std::string name) : name_(std::move(name)) {}
     void show(const CorpusImportProgress& p) {
         const int pct = p.bytesTotal ? int(100.0 * double(p.bytesRead) / double(p.bytesTotal)) : 100;
-        const auto now = std::chrono::steady_clock::now();
-        if (tty_ ? std::chrono::duration<double>(now - last_).count() < 0.25 : pct / 10 == lastTenth_) return;
-        if (p.seconds < 0.5 && !printed_) return;
-        last_ = now;
-        lastTenth_ = pct / 10;
-        char line[256];
-        std::snprintf(line, sizeof line, "importing %s: %3d%%  %lld/%lld files, %s documents, %s tokens, %.0f tok/s, %.1f s",
-                      name_.c_str(), pct, (long long)p.filesDone, (long long)p.filesTotal, withThousands(p.documents).c_str(),
-                      tokensText(p.tokens).c_str(), p.seconds > 0 ? double(p.tokens) / p.seconds : 0.0, p.seconds);
-        std::cerr << (tty_ ? "\r" : "") << line << (tty_ ? "\033[K" : "\n") << std::flush;
-        printed_ = true;
+        if (p.seconds < 0.5 && !line_.printed()) return;
+        if (!line_.due(pct)) return;
+        line_.print(formatText("importing %s: %3d%%  %lld/%lld files, %s documents, %s tokens, %.0f tok/s, %.1f s", name_.c_str(),
+                                 pct, (long long)p.filesDone, (long long)p.filesTotal, withThousands(p.documents).c_str(),
+                                 tokensText(p.tokens).c_str(), p.seconds > 0 ? double(p.tokens) / p.seconds : 0.0, p.seconds));
     }
-    void finish() const {
-        if (printed_ && tty_) std::cerr << "\n";
-    }
+    void finish() const { line_.finish(); }
 
 private:
     std::string name_;
-    bool tty_;
-    std::chrono::steady_clock::time_point last_{};
-    int lastTenth_ = -1;
-    bool printed_ = false;
+    ProgressLine line_;
 };
 
 void printCounts(const CorpusInfo& c) {
@@ -129,7 +118,7 @@ int cmdImport(const Argv& argv) {
         tok = loadTokenizerFor(locateHfModel(args.value("tokenizer")));
         o.tokenizerSource = args.value("tokenizer");
     }
-    ProgressLine line(o.name, isatty(2));
+    CorpusProgress line(o.name);
     o.progress = [&line](const CorpusImportProgress& p) { line.show(p); };
     o.cancel = &gCancel;
     std::signal(SIGINT, onSigint);

@@ -1,6 +1,7 @@
 // `swarm dataset import` and `swarm dataset preview`: the mapping options, the import with its
 // progress line, and the preview of a file (or of an imported dataset).
 #include "app/cmd_dataset.h"
+#include "app/progress_line.h"
 
 #include "core/error.h"
 #include "core/format.h"
@@ -159,42 +160,24 @@ ImportOptions importOptionsFrom(const Args& args, ProjectStore& store) {
 // otherwise.
 class ImportProgressLine {
 public:
-    ImportProgressLine(std::string name, bool tty)
-        : name_(std::move(name)), tty_(tty), start_(std::chrono::steady_clock::now()), lastShown_(start_) {}
+    explicit ImportProgressLine(std::string name) : name_(std::move(name)), start_(std::chrono::steady_clock::now()) {}
 
     void show(const ImportProgress& p) {
-        const auto now = std::chrono::steady_clock::now();
-        const double elapsed = std::chrono::duration<double>(now - start_).count();
-        const bool done = p.bytesRead >= p.bytesTotal;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
         // Short imports show no progress; files of several MiB, or anything slower than 0.5 s, do.
-        if (elapsed < 0.5 && p.bytesTotal < (uint64_t(4) << 20) && !printed_) return;
+        if (elapsed < 0.5 && p.bytesTotal < (uint64_t(4) << 20) && !line_.printed()) return;
         const int pct = p.bytesTotal ? int(100.0 * double(p.bytesRead) / double(p.bytesTotal)) : 100;
-        if (tty_) {
-            if (!done && std::chrono::duration<double>(now - lastShown_).count() < 0.2) return;
-        } else if (pct / 10 == lastTenth_ && !done) {
-            return;
-        }
-        lastShown_ = now;
-        lastTenth_ = pct / 10;
-        char line[200];
-        std::snprintf(line, sizeof line, "importing %s: %3d%%  %s records, %s imported, %s rejected, %.1f s",
-                      name_.c_str(), pct, withThousands(p.recordsRead).c_str(), withThousands(p.imported).c_str(),
-                      withThousands(p.rejected).c_str(), elapsed);
-        std::cerr << (tty_ ? "\r" : "") << line << (tty_ ? "" : "\n") << std::flush;
-        printed_ = true;
+        if (!line_.due(pct, p.bytesRead >= p.bytesTotal)) return;
+        line_.print(formatText("importing %s: %3d%%  %s records, %s imported, %s rejected, %.1f s", name_.c_str(), pct,
+                                 withThousands(p.recordsRead).c_str(), withThousands(p.imported).c_str(),
+                                 withThousands(p.rejected).c_str(), elapsed));
     }
-
-    // Ends the rewritten line, when one was shown.
-    void finish() const {
-        if (printed_ && tty_) std::cerr << "\n";
-    }
+    void finish() const { line_.finish(); }
 
 private:
     std::string name_;
-    bool tty_;
-    std::chrono::steady_clock::time_point start_, lastShown_;
-    int lastTenth_ = -1;
-    bool printed_ = false;
+    std::chrono::steady_clock::time_point start_;
+    ProgressLine line_{::isatty(2) != 0, 0.2};
 };
 
 // `dataset preview NAME --project P`: the first examples of an imported dataset.
@@ -315,7 +298,7 @@ int cmdImport(const Argv& argv) {
     ProjectStore store = ProjectStore::open(projectPath);
     ImportOptions o = importOptionsFrom(args, store);
     const Gpt2Tokenizer tok = tokenizerFrom(args);
-    ImportProgressLine progress(o.name, isatty(2));
+    ImportProgressLine progress(o.name);
     if (!args.flag("quiet")) o.progress = [&progress](const ImportProgress& p) { progress.show(p); };
     ImportResult result;
     try {

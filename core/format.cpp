@@ -1,6 +1,7 @@
 #include "core/format.h"
 
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <ctime>
 
@@ -40,6 +41,18 @@ std::string formatNumber(const char* format, double value) {
     char buf[64];
     std::snprintf(buf, sizeof buf, format, value);
     return buf;
+}
+
+std::string formatText(const char* format, ...) {
+    va_list args, copy;
+    va_start(args, format);
+    va_copy(copy, args);
+    const int n = std::vsnprintf(nullptr, 0, format, copy);
+    va_end(copy);
+    std::string out(n > 0 ? size_t(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(out.data(), out.size() + 1, format, args);
+    va_end(args);
+    return out;
 }
 
 std::string utcTimestamp() {

@@ -10,6 +10,8 @@ std::string formatBytes(uint64_t bytes);           // "812 bytes", "3.4 KiB", "1
 std::string formatDuration(double seconds);        // "42s", "3m05s", "1h02m"; "?" for negative or NaN
 // printf into a std::string (for one number with a format: formatNumber("%.3f", x)).
 std::string formatNumber(const char* format, double value);
+// printf into a std::string of any length.
+std::string formatText(const char* format, ...) __attribute__((format(printf, 1, 2)));
 // The current time as ISO 8601 UTC ("2024-05-01T12:00:00Z").
 std::string utcTimestamp();
 

@@ -27,18 +27,11 @@ namespace {
 
 // A raw HTTP/1.1 exchange on 127.0.0.1:port; onFirstData runs once the first SSE event arrived.
 std::string rawPost(int port, const std::string& path, const std::string& body, const std::function<void()>& onFirstData) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(uint16_t(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return "";
-    }
+    const int fd = servetest::connectLoopback(port);
+    if (fd < 0) return "";
     const std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                             "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (::send(fd, req.data(), req.size(), 0) != ssize_t(req.size())) {
+    if (!servetest::sendAll(fd, req)) {
         ::close(fd);
         return "";
     }

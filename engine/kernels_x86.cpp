@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #define SW_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SW_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
@@ -259,6 +260,51 @@ SW_AVX2 void quantizeQ8AAvx2(const float* x, BlockQ8A* y, int64_t n) {
 // unpacked once into L1 and feeds TB tokens; per group and (row, token) one maddubs + madd gives
 // the 8 int32 lanes (lanes 0-3 sum elements 0..15, lanes 4-7 elements 16..31), scaled by the
 // half scales times dx; the mins times the activation sums are two more FMAs per chunk.
+// The blocks of 32 with 4 or 5 bits (Q4_0, Q5_0, Q5_1) unpacked with SSE/AVX2 shuffles (the high
+// bits spread to bytes as llama.cpp's bytes_from_bits_32) and the scales through F16C; the other
+// types as unpack.h does. Inlined into the AVX2 and the AVX-512 tiles alike.
+SW_AVX2 inline __attribute__((always_inline)) void unpackBlock32Avx2(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+    if (qh) {
+        uint32_t x;
+        std::memcpy(&x, qh, 4);
+        const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+        __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x)), shuf);
+        bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+        bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));          // 0xff where the bit is set
+        q = _mm256_or_si256(q, _mm256_and_si256(bytes, _mm256_set1_epi8(16)));
+    }
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out), q);
+}
+
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) void unpackRowX86(const uint8_t* row, int64_t g0, int ng, Unpacked& u) {
+    if constexpr (T == WType::Q4_0 || T == WType::Q5_0 || T == WType::Q5_1) {
+        using Block = std::conditional_t<T == WType::Q4_0, BlockQ4_0, std::conditional_t<T == WType::Q5_0, BlockQ5_0, BlockQ5_1>>;
+        if (ng < kUnpackGroups) {
+            std::memset(u.q[ng], 0, size_t(kUnpackGroups - ng) * kQK);
+            for (int g = ng; g < kUnpackGroups; ++g) u.scale[g][0] = u.scale[g][1] = u.min[g][0] = u.min[g][1] = 0.0f;
+        }
+        const Block* b = reinterpret_cast<const Block*>(row) + g0;
+        for (int g = 0; g < ng; ++g) {
+            const float d = _cvtsh_ss(b[g].d);
+            u.scale[g][0] = u.scale[g][1] = d;
+            if constexpr (T == WType::Q4_0) {
+                u.min[g][0] = u.min[g][1] = -8.0f * d;
+                unpackBlock32Avx2(b[g].qs, nullptr, u.q[g]);
+            } else {
+                if constexpr (T == WType::Q5_0) u.min[g][0] = u.min[g][1] = -16.0f * d;
+                else u.min[g][0] = u.min[g][1] = _cvtsh_ss(b[g].m);
+                unpackBlock32Avx2(b[g].qs, b[g].qh, u.q[g]);
+            }
+        }
+    } else {
+        unpackRow<T>(row, g0, ng, u);
+    }
+}
+
 template <WType T, int RB, int TB>
 SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
     const uint8_t* wr[RB];
@@ -279,7 +325,7 @@ SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float
         for (int r = 0; r < RB; ++r) {
             const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
             for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
-            unpackRow<T>(wr[r], g0, ng, u[r]);
+            unpackRowX86<T>(wr[r], g0, ng, u[r]);
         }
         for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
         for (int r = 0; r < RB; ++r)
@@ -583,7 +629,7 @@ SW_AVX512 void tileQuantAvx512(const Mat& w, int64_t r0, const Act& x, int j0, f
         for (int r = 0; r < RB; ++r) {
             const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
             for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
-            unpackRow<T>(wr[r], g0, ng, u[r]);
+            unpackRowX86<T>(wr[r], g0, ng, u[r]);
         }
         for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
         for (int r = 0; r < RB; ++r)

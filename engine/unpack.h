@@ -34,6 +34,35 @@ struct Unpacked {
 
 #define SW_UNPACK_INLINE inline __attribute__((always_inline))
 
+// Byte i of entry x: bit i of x moved to bit 4 (0 or 16): one load per 8 high bits of a Q5 block.
+struct HighBitTable {
+    uint64_t v[256];
+    constexpr HighBitTable() : v() {
+        for (int x = 0; x < 256; ++x)
+            for (int i = 0; i < 8; ++i) v[x] |= uint64_t((x >> i) & 1) << (8 * i + 4);
+    }
+};
+constexpr HighBitTable kHighBits{};
+
+// One block of 32 of the 4- and 5-bit types: 16 nibble bytes (low nibbles are levels 0..15) and,
+// for Q5, 32 high bits (qh, else nullptr), into levels. Worked on local copies: the block and the
+// levels are both uint8_t, which may alias, and in place (or with a shift per level) the compiler
+// left the loop scalar (measured: a Q4_0 matrix-vector product at 0.66 GB/s, ~5 GB/s this way).
+SW_UNPACK_INLINE void unpackBlock32(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
+    uint8_t in[kQK / 2], lo[kQK / 2], hi[kQK / 2];
+    std::memcpy(in, qs, sizeof in);
+    for (int i = 0; i < kQK / 2; ++i) {
+        lo[i] = uint8_t(in[i] & 15);
+        hi[i] = uint8_t(in[i] >> 4);
+    }
+    uint64_t w[4];
+    std::memcpy(w, lo, sizeof lo);
+    std::memcpy(w + 2, hi, sizeof hi);
+    if (qh)
+        for (int k = 0; k < 4; ++k) w[k] |= kHighBits.v[qh[k]];
+    std::memcpy(out, w, sizeof w);
+}
+
 // Groups [g0, g0 + ng) of a row (g0 a multiple of 8, ng <= 8); groups ng..7 are zeroed so that a
 // partial chunk adds nothing.
 template <WType T>
@@ -48,10 +77,7 @@ SW_UNPACK_INLINE void unpackRow(const uint8_t* row, int64_t g0, int ng, Unpacked
             const float d = f16ToFloat(b[g].d);
             u.scale[g][0] = u.scale[g][1] = d;
             u.min[g][0] = u.min[g][1] = -8.0f * d;
-            for (int i = 0; i < kQK / 2; ++i) {
-                u.q[g][i] = uint8_t(b[g].qs[i] & 15);
-                u.q[g][i + kQK / 2] = uint8_t(b[g].qs[i] >> 4);
-            }
+            unpackBlock32(b[g].qs, nullptr, u.q[g]);
         }
     } else if constexpr (T == WType::Q5_0 || T == WType::Q5_1) {
         using Block = std::conditional_t<T == WType::Q5_0, BlockQ5_0, BlockQ5_1>;
@@ -61,12 +87,7 @@ SW_UNPACK_INLINE void unpackRow(const uint8_t* row, int64_t g0, int ng, Unpacked
             u.scale[g][0] = u.scale[g][1] = d;
             if constexpr (T == WType::Q5_0) u.min[g][0] = u.min[g][1] = -16.0f * d;
             else u.min[g][0] = u.min[g][1] = f16ToFloat(b[g].m);
-            uint32_t qh;
-            std::memcpy(&qh, b[g].qh, 4);
-            for (int i = 0; i < kQK / 2; ++i) {
-                u.q[g][i] = uint8_t((b[g].qs[i] & 15) | (((qh >> i) & 1u) << 4));
-                u.q[g][i + kQK / 2] = uint8_t((b[g].qs[i] >> 4) | (((qh >> (i + kQK / 2)) & 1u) << 4));
-            }
+            unpackBlock32(b[g].qs, b[g].qh, u.q[g]);
         }
     } else if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
         using Block = std::conditional_t<T == WType::Q4_K, BlockQ4_K, BlockQ5_K>;

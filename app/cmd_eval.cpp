@@ -3,12 +3,14 @@
 // --perplexity FILE | --corpus NAME` (issue 20): perplexity on raw text, stored beside them.
 #include "app/cli_args.h"
 #include "app/commands.h"
+#include "app/progress_line.h"
 
 #include "eval/compare.h"
 #include "eval/harness.h"
 #include "eval/perplexity.h"
 
 #include "core/error.h"
+#include "core/format.h"
 #include "datasets/dataset_store.h"
 
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 namespace swarm::cli {
@@ -101,20 +104,18 @@ eval::EvalSettings settingsFrom(const Args& args) {
 
 eval::EvalCallbacks callbacks(bool quiet) {
     eval::EvalCallbacks cb;
-    const bool tty = isatty(2);
     cb.cancel = &gCancel;
     cb.log = [](const std::string& s) { std::cerr << s << "\n"; };
-    cb.progress = [tty, quiet](const eval::EvalProgress& p) {
+    cb.progress = [quiet, line = std::make_shared<ProgressLine>()](const eval::EvalProgress& p) {
         if (quiet || p.phase == "loading") return;
-        char line[200];
+        const bool done = p.phase == "done";
+        if (!line->due(p.total ? int(100 * p.done / p.total) : 100, done)) return;
         if (p.etaSeconds >= 0)
-            std::snprintf(line, sizeof line, "[eval] %lld/%lld examples  %.0fs elapsed  ETA %.0fs", (long long)p.done,
-                          (long long)p.total, p.elapsedSeconds, p.etaSeconds);
+            line->print(formatText("[eval] %lld/%lld examples  %.0fs elapsed  ETA %.0fs", (long long)p.done, (long long)p.total,
+                                   p.elapsedSeconds, p.etaSeconds));
         else
-            std::snprintf(line, sizeof line, "[eval] %lld/%lld examples (%s)", (long long)p.done, (long long)p.total,
-                          p.phase.c_str());
-        if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, p.phase == "done" ? "\n" : "");
-        else if (p.phase == "generating") std::fprintf(stderr, "%s\n", line);
+            line->print(formatText("[eval] %lld/%lld examples (%s)", (long long)p.done, (long long)p.total, p.phase.c_str()));
+        if (done) line->finish();
     };
     return cb;
 }
@@ -156,21 +157,17 @@ int runPerplexity(const Args& args) {
     s.threads = int(args.integer("threads", 0, 0, 4096));
     s.dtype = args.value("dtype");
     const bool json = args.flag("json");
-    const bool tty = isatty(2);
     eval::PerplexityCallbacks cb;
     cb.cancel = &gCancel;
     cb.log = [](const std::string& line) { std::cerr << line << "\n"; };
-    int lastTenth = -1;
+    ProgressLine line;
     cb.progress = [&](const eval::PerplexityProgress& p) {
         if (json) return;
-        const int tenth = p.totalTokens ? int(10 * p.tokens / p.totalTokens) : 10;
-        if (!tty && tenth == lastTenth) return;
-        lastTenth = tenth;
-        char line[200];
-        std::snprintf(line, sizeof line, "[perplexity] %lld/%lld windows, %lld/%lld tokens, %.0fs", (long long)p.windows,
-                      (long long)p.totalWindows, (long long)p.tokens, (long long)p.totalTokens, p.elapsedSeconds);
-        if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, p.windows == p.totalWindows ? "\n" : "");
-        else std::fprintf(stderr, "%s\n", line);
+        const bool done = p.windows == p.totalWindows;
+        if (!line.due(p.totalTokens ? int(100 * p.tokens / p.totalTokens) : 100, done)) return;
+        line.print(formatText("[perplexity] %lld/%lld windows, %lld/%lld tokens, %.0fs", (long long)p.windows,
+                              (long long)p.totalWindows, (long long)p.tokens, (long long)p.totalTokens, p.elapsedSeconds));
+        if (done) line.finish();
     };
     std::signal(SIGINT, onSigint);
     eval::PerplexityResult r;

@@ -1,6 +1,7 @@
 #include "ui/evaluate_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/hub_models.h"
 #include "ui/job_runner.h"
 #include "ui/record_table_model.h"
 
@@ -18,6 +19,7 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
@@ -46,6 +48,9 @@ QWidget* EvaluatePage::buildModelPicker() {
     auto* addRun = new QPushButton(tr("Add run"));
     auto* addFolder = new QPushButton(tr("Add folder\u2026"));
     auto* addFile = new QPushButton(tr("Add GGUF\u2026"));
+    auto* addRepo = new QPushButton(tr("Add Hub repo\u2026"));
+    addRepo->setObjectName("evalAddRepo");
+    addRepo->setToolTip(tr("A Hugging Face model repo org/name[@revision]: the standard cache, downloaded when missing."));
     auto* remove = new QPushButton(tr("Remove"));
     dataset_ = new QComboBox;
     dataset_->setObjectName("evalDataset");
@@ -72,6 +77,7 @@ QWidget* EvaluatePage::buildModelPicker() {
     auto* addRow = new QHBoxLayout;
     addRow->addWidget(addFolder);
     addRow->addWidget(addFile);
+    addRow->addWidget(addRepo);
     addRow->addWidget(remove);
     auto* form = new QFormLayout;
     form->addRow(tr("Dataset"), dataset_);
@@ -99,6 +105,15 @@ QWidget* EvaluatePage::buildModelPicker() {
     connect(addFile, &QPushButton::clicked, this, [this] {
         QString f = QFileDialog::getOpenFileName(this, tr("GGUF file"), AppSettings::load().exportFolder, tr("GGUF (*.gguf)"));
         if (!f.isEmpty()) addModel(f);
+    });
+    connect(addRepo, &QPushButton::clicked, this, [this] {
+        const QString id = QInputDialog::getText(this, tr("Hugging Face model"), tr("Repo id (org/name or org/name@revision)")).trimmed();
+        if (id.isEmpty()) return;
+        if (!isHubModelId(id.toStdString())) {
+            QMessageBox::warning(this, tr("Hugging Face model"), tr("'%1' is not a repo id of the form org/name[@revision].").arg(id));
+            return;
+        }
+        addModel(id);
     });
     connect(remove, &QPushButton::clicked, this, [this] { delete models_->currentItem(); });
     connect(runButton_, &QPushButton::clicked, this, &EvaluatePage::startEvaluation);

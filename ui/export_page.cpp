@@ -29,7 +29,7 @@ ExportPage::ExportPage(JobRunner* jobs, QWidget* parent) : QWidget(parent), jobs
     runs_->setToolTip(tr("A finished training run of this project; or type any model folder below."));
     source_ = new QLineEdit;
     source_->setObjectName("exportSource");
-    source_->setPlaceholderText(tr("model folder, run folder or RUN/checkpoints/step-N"));
+    source_->setPlaceholderText(tr("model folder, run folder, RUN/checkpoints/step-N, or Hub repo org/name[@rev]"));
     auto* browse = new QPushButton(tr("\u2026"));
     auto* sourceRow = new QHBoxLayout;
     sourceRow->addWidget(source_, 1);

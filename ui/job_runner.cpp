@@ -21,6 +21,12 @@ void JobRunner::wait() {
     thread_ = nullptr;
 }
 
+namespace {
+thread_local JobRunner* tCurrentJob = nullptr;
+}
+
+JobRunner* JobRunner::current() { return tCurrentJob; }
+
 bool JobRunner::start(const QString& title, Work work) {
     if (running_) return false;
     wait();   // the previous job's thread, already past its last post
@@ -31,6 +37,7 @@ bool JobRunner::start(const QString& title, Work work) {
     thread_ = QThread::create([this, work = std::move(work)] {
         bool ok = true;
         QString message;
+        tCurrentJob = this;
         try {
             message = work(*this);
         } catch (const std::exception& e) {

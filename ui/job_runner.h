@@ -32,6 +32,9 @@ public:
     bool cancelled() const { return cancelled_.load(); }
     const std::atomic<bool>* cancelFlag() const { return &cancelled_; }
     const QString& title() const { return title_; }
+    // The job whose worker thread calls this, or null on any other thread: for reporters that
+    // libraries call deep inside a job (a model's download from the Hugging Face Hub).
+    static JobRunner* current();
 
     // Thread-safe. Progress is throttled (a few updates a second reach the UI thread).
     void report(double fraction, const QString& text);

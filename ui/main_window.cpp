@@ -4,6 +4,7 @@
 #include "ui/datasets_page.h"
 #include "ui/distill_page.h"
 #include "ui/evaluate_page.h"
+#include "ui/hub_models.h"
 #include "ui/export_page.h"
 #include "ui/playground_page.h"
 #include "ui/job_runner.h"
@@ -35,6 +36,7 @@ namespace swarm::ui {
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), jobs_(new JobRunner(this)) {
     setObjectName("mainWindow");
+    installHubProgress();   // models by repo id download on the jobs' threads, with their progress
     setWindowTitle("Swarm Workbench");
 
     rail_ = new QListWidget;

@@ -1,6 +1,7 @@
 #include "ui/playground_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/hub_models.h"
 #include "ui/job_runner.h"
 #include "ui/theme.h"
 
@@ -42,7 +43,7 @@ PlaygroundPane::PlaygroundPane(const QString& name, QWidget* parent) : QWidget(p
     setObjectName(name);
     path_ = new QLineEdit;
     path_->setObjectName(name + "Model");
-    path_->setPlaceholderText(tr("model folder, run folder's final/, or .gguf file"));
+    path_->setPlaceholderText(tr("model folder, run folder's final/, .gguf file, or Hub repo org/name[@rev]"));
     auto* browse = new QPushButton(tr("Folder\u2026"));
     auto* browseFile = new QPushButton(tr("GGUF\u2026"));
     auto* row = new QHBoxLayout;
@@ -111,7 +112,8 @@ void PlaygroundPane::generate(const Request& r) {
         if (!model) {
             engine::LoadOptions lo;
             lo.threads = r.threads;
-            model = std::make_shared<engine::Model>(engine::Model::load(path.toStdString(), lo));
+            // A repo id (org/name[@rev]) loads the cache's snapshot, downloaded here when missing.
+            model = std::make_shared<engine::Model>(engine::Model::load(resolvePickedModel(path.toStdString()), lo));
             job.emitChunk(QVariant::fromValue(LoadedModel{model, path}));
         }
         engine::Session session(*model);

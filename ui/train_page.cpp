@@ -1,6 +1,7 @@
 #include "ui/train_page.h"
 
 #include "ui/app_settings.h"
+#include "ui/hub_models.h"
 #include "ui/record_table_model.h"
 #include "ui/theme.h"
 #include "ui/training_controller.h"
@@ -116,7 +117,8 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     dataset_->setToolTip(tr("The imported dataset: its train split is trained on, its validation split measured."));
     baseModel_ = new QLineEdit;
     baseModel_->setObjectName("baseModel");
-    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), e.g. Eve-2-MoE-IT-272M."));
+    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), or a Hub repo id "
+                              "org/name[@revision] (e.g. anthonym21/Eve-2-MoE-IT-272M): the standard cache, downloaded when missing."));
     auto* browseBase = new QPushButton(tr("\u2026"));
     browseBase->setMaximumWidth(32);
     connect(browseBase, &QPushButton::clicked, this, [this] {
@@ -327,6 +329,7 @@ void TrainPage::connectController() {
     connect(controller_, &TrainingController::warning, this, [this](qint64 step, const QString& message) {
         warnings_->insertItem(0, tr("step %1: %2").arg(step).arg(message));
     });
+    connect(controller_, &TrainingController::preparing, progressText_, &QLabel::setText);
     connect(controller_, &TrainingController::checkpoint, this, [this](qint64 step, const QString&) {
         emit status(tr("Checkpoint written at step %1").arg(step));
     });
@@ -438,7 +441,13 @@ void TrainPage::updatePreflight() {
     preflight_->setText(tr("Memory pre-flight: choose a base model and a dataset."));
     if (!store_ || dataset_->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
     try {
-        ModelConfig mc = ModelConfig::load(locateHfModel(baseModel_->text().toStdString()).configPath);
+        const std::string base = cachedPickedModel(baseModel_->text().trimmed().toStdString());
+        if (base.empty()) {
+            preflight_->setText(tr("Memory pre-flight: %1 is not in the Hugging Face cache yet; it is downloaded when the run starts.")
+                                    .arg(baseModel_->text().trimmed().toHtmlEscaped()));
+            return;
+        }
+        ModelConfig mc = ModelConfig::load(locateHfModel(base).configPath);
         nlohmann::json report = DatasetStore(*store_).validationReport(dataset_->currentData().toLongLong());
         int longest = mc.block_size;
         if (report.is_object() && report["tokens"]["total"].contains("max")) longest = report["tokens"]["total"]["max"].get<int>();

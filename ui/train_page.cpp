@@ -1,7 +1,9 @@
 #include "ui/train_page.h"
 
+#include "datasets/corpus_store.h"
+#include "training/batch_source.h"
+
 #include "ui/app_settings.h"
-#include "ui/hub_models.h"
 #include "ui/record_table_model.h"
 #include "ui/theme.h"
 #include "ui/training_controller.h"
@@ -93,6 +95,9 @@ TrainPage::TrainPage(QWidget* parent) : QWidget(parent), controller_(new Trainin
     for (QSpinBox* s : {microBatch_, globalBatch_}) connect(s, &QSpinBox::valueChanged, this, &TrainPage::updatePreflight);
     connect(baseModel_, &QLineEdit::textChanged, this, &TrainPage::updatePreflight);
     connect(dataset_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(objective_, &QComboBox::currentIndexChanged, this, &TrainPage::objectiveChosen);
+    connect(corpus_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
+    connect(context_, &QSpinBox::valueChanged, this, &TrainPage::updatePreflight);
     connect(precision_, &QComboBox::currentIndexChanged, this, &TrainPage::updatePreflight);
     connect(startButton_, &QPushButton::clicked, this, &TrainPage::start);
     connect(pauseButton_, &QPushButton::clicked, this, &TrainPage::pauseRun);
@@ -112,13 +117,27 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     runName_ = new QLineEdit;
     runName_->setObjectName("runName");
     runName_->setToolTip(tr("The run's name in the project; its folder is created under the runs folder (Settings)."));
+    objective_ = new QComboBox;
+    objective_->setObjectName("trainObjective");
+    objective_->addItem(tr("Fine-tune on a dataset"), "finetune");
+    objective_->addItem(tr("Pre-train on a corpus"), "pretrain");
+    objective_->setToolTip(tr("Fine-tune: a dataset's examples, loss on the responses. Pre-train: raw text of a corpus "
+                              "(Datasets, swarm corpus import) packed into windows of the context, every token a target; "
+                              "validation perplexity on its held-out documents."));
+    corpus_ = new QComboBox;
+    corpus_->setObjectName("trainCorpus");
+    corpus_->setToolTip(tr("The project's text corpus: its training documents are trained on, its held-out ones measured."));
+    context_ = new QSpinBox;
+    context_->setObjectName("trainContext");
+    context_->setRange(0, 1 << 20);
+    context_->setSpecialValueText(tr("the model's"));
+    context_->setToolTip(tr("Pre-training: tokens per packed window (at most the model's context)."));
     dataset_ = new QComboBox;
     dataset_->setObjectName("trainDataset");
     dataset_->setToolTip(tr("The imported dataset: its train split is trained on, its validation split measured."));
     baseModel_ = new QLineEdit;
     baseModel_->setObjectName("baseModel");
-    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), or a Hub repo id "
-                              "org/name[@revision] (e.g. anthonym21/Eve-2-MoE-IT-272M): the standard cache, downloaded when missing."));
+    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), e.g. Eve-2-MoE-IT-272M."));
     auto* browseBase = new QPushButton(tr("\u2026"));
     browseBase->setMaximumWidth(32);
     connect(browseBase, &QPushButton::clicked, this, [this] {
@@ -142,6 +161,7 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     lr_->setToolTip(tr("Peak learning rate, reached after the warm-up, then cosine decay to 10% of it."));
     globalBatch_ = new QSpinBox;
     globalBatch_->setRange(1, 65536);
+    globalBatch_->setObjectName("globalBatch");
     globalBatch_->setToolTip(tr("Sequences per optimiser step (the recipe: 128)."));
     microBatch_ = new QSpinBox;
     microBatch_->setRange(1, 65536);
@@ -172,8 +192,14 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     precision_->setToolTip(tr("bf16 computes in bfloat16 where safe; master weights stay float32. Best on GPUs."));
 
     auto* form = new QFormLayout;
+    fields_ = form;
     form->addRow(tr("Run name"), runName_);
+    form->addRow(tr("Objective"), objective_);
     form->addRow(tr("Dataset"), dataset_);
+    form->addRow(tr("Corpus"), corpus_);
+    form->addRow(tr("Context"), context_);
+    form->setRowVisible(corpus_, false);
+    form->setRowVisible(context_, false);
     form->addRow(tr("Base model"), baseRow);
     form->addRow(tr("Preset"), preset_);
     form->addRow(tr("Epochs"), epochs_);
@@ -329,7 +355,6 @@ void TrainPage::connectController() {
     connect(controller_, &TrainingController::warning, this, [this](qint64 step, const QString& message) {
         warnings_->insertItem(0, tr("step %1: %2").arg(step).arg(message));
     });
-    connect(controller_, &TrainingController::preparing, progressText_, &QLabel::setText);
     connect(controller_, &TrainingController::checkpoint, this, [this](qint64 step, const QString&) {
         emit status(tr("Checkpoint written at step %1").arg(step));
     });
@@ -389,6 +414,38 @@ void TrainPage::reloadDatasets() {
             dataset_->addItem(QString::fromStdString(d.name), qlonglong(d.id));
     if (dataset_->findText(current) >= 0) dataset_->setCurrentText(current);
     block.unblock();
+    reloadCorpora();
+    updatePreflight();
+    updateButtons();
+}
+
+void TrainPage::reloadCorpora() {
+    QSignalBlocker block(corpus_);
+    const QString current = corpus_->currentText();
+    corpus_->clear();
+    try {
+        if (store_)
+            for (const CorpusInfo& c : CorpusStore(*store_).corpora()) corpus_->addItem(QString::fromStdString(c.name), qlonglong(c.id));
+    } catch (const std::exception& e) {
+        emit status(tr("Corpora not listed: %1").arg(QString::fromUtf8(e.what())));
+    }
+    if (corpus_->findText(current) >= 0) corpus_->setCurrentText(current);
+    block.unblock();
+    updatePreflight();
+    updateButtons();
+}
+
+bool TrainPage::pretraining() const { return objective_->currentData().toString() == "pretrain"; }
+
+// The form follows the objective: its data picker, and its preset (the seed's pre-training
+// schedule, or the specialist recipe) unless a user preset is chosen.
+void TrainPage::objectiveChosen() {
+    const bool pretrain = pretraining();
+    fields_->setRowVisible(dataset_, !pretrain);
+    fields_->setRowVisible(corpus_, pretrain);
+    fields_->setRowVisible(context_, pretrain);
+    const QString preset = preset_->currentText();
+    if (preset == "specialist" || preset == "pretrain") preset_->setCurrentText(pretrain ? "pretrain" : "specialist");
     updatePreflight();
     updateButtons();
 }
@@ -405,6 +462,7 @@ void TrainPage::setFormConfig(const TrainConfig& c) {
     globalBatch_->setValue(c.globalBatch);
     microBatch_->setValue(c.microBatch);
     maxSteps_->setValue(c.maxSteps);
+    context_->setValue(c.context);
     precision_->setCurrentIndex(c.precision == "bf16" ? 1 : 0);
 }
 
@@ -421,6 +479,7 @@ TrainConfig TrainPage::formConfig() const {
     c.globalBatch = globalBatch_->value();
     c.microBatch = std::min(microBatch_->value(), globalBatch_->value());
     c.maxSteps = maxSteps_->value();
+    c.context = context_->value();
     c.device = device_->currentText().toStdString();
     c.threads = threads_->value();
     c.precision = precision_->currentData().toString().toStdString();
@@ -438,20 +497,18 @@ void TrainPage::presetChosen() {
 }
 
 void TrainPage::updatePreflight() {
-    preflight_->setText(tr("Memory pre-flight: choose a base model and a dataset."));
-    if (!store_ || dataset_->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
+    preflight_->setText(pretraining() ? tr("Memory pre-flight: choose a base model and a corpus.")
+                                      : tr("Memory pre-flight: choose a base model and a dataset."));
+    if (!store_ || (pretraining() ? corpus_ : dataset_)->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
     try {
-        const std::string base = cachedPickedModel(baseModel_->text().trimmed().toStdString());
-        if (base.empty()) {
-            preflight_->setText(tr("Memory pre-flight: %1 is not in the Hugging Face cache yet; it is downloaded when the run starts.")
-                                    .arg(baseModel_->text().trimmed().toHtmlEscaped()));
-            return;
-        }
-        ModelConfig mc = ModelConfig::load(locateHfModel(base).configPath);
-        nlohmann::json report = DatasetStore(*store_).validationReport(dataset_->currentData().toLongLong());
-        int longest = mc.block_size;
-        if (report.is_object() && report["tokens"]["total"].contains("max")) longest = report["tokens"]["total"]["max"].get<int>();
+        ModelConfig mc = ModelConfig::load(locateHfModel(baseModel_->text().toStdString()).configPath);
         const TrainConfig c = formConfig();
+        int longest = int(pretrainContext(c, mc.block_size));     // pre-training: every window is this long
+        if (!pretraining()) {
+            nlohmann::json report = DatasetStore(*store_).validationReport(dataset_->currentData().toLongLong());
+            longest = mc.block_size;
+            if (report.is_object() && report["tokens"]["total"].contains("max")) longest = report["tokens"]["total"]["max"].get<int>();
+        }
         PreflightVerdict v = preflight(mc, c.microBatch, std::max(longest, 1), c.precision == "bf16", availableMemory(c.device));
         const char* colour = v.kind == PreflightVerdict::DoesNotFit ? "#c0392b" : v.kind == PreflightVerdict::Tight ? "#b9770e" : "#1e8449";
         preflight_->setText(QString("<span style='color:%1'><b>%2</b></span> This run %3.")
@@ -467,7 +524,7 @@ void TrainPage::updatePreflight() {
 
 void TrainPage::updateButtons() {
     const bool busy = controller_->running();
-    startButton_->setEnabled(!busy && store_ && dataset_->count() > 0);
+    startButton_->setEnabled(!busy && store_ && (pretraining() ? corpus_ : dataset_)->count() > 0);
     pauseButton_->setEnabled(busy);
     cancelButton_->setEnabled(busy);
     resumeButton_->setEnabled(!busy && selectedRunRow() >= 0);
@@ -490,7 +547,9 @@ void TrainPage::start() {
     if (!store_ || controller_->running()) return;
     const AppSettings settings = AppSettings::load();
     QString name = runName_->text().trimmed();
-    if (name.isEmpty()) name = QString("%1-%2").arg(dataset_->currentText(), QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss"));
+    const bool pretrain = pretraining();
+    if (name.isEmpty())
+        name = QString("%1-%2").arg((pretrain ? corpus_ : dataset_)->currentText(), QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss"));
     const QString runDir = QDir(settings.runsFolder).filePath(name);
     if (run_folder::isRunFolder(runDir.toStdString())) {
         QMessageBox::warning(this, tr("Training"), tr("A run named '%1' exists already: choose another name.").arg(name));
@@ -506,7 +565,8 @@ void TrainPage::start() {
     clearCharts();
     currentRunDir_ = runDir;
     controller_->setProcesses(processes_->value());
-    controller_->startNew(projectPath_, runDir, name, baseModel_->text(), config, dataset_->currentData().toLongLong());
+    if (pretrain) controller_->startPretraining(projectPath_, runDir, name, baseModel_->text(), config, corpus_->currentText());
+    else controller_->startNew(projectPath_, runDir, name, baseModel_->text(), config, dataset_->currentData().toLongLong());
     progressText_->setText(tr("Loading the model and the data\u2026"));
     emit jobStateChanged(true, tr("Training %1").arg(name));
     updateButtons();

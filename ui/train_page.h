@@ -36,7 +36,8 @@ public:
     explicit TrainPage(QWidget* parent = nullptr);
     ~TrainPage() override;
     void setProject(const QString& path);
-    void reloadDatasets();
+    void reloadDatasets();                   // and the corpora
+    void reloadCorpora();
 
     TrainingController* controller() const { return controller_; }
     void setBaseModel(const QString& dir);
@@ -56,6 +57,7 @@ public slots:
 
 private slots:
     void presetChosen();
+    void objectiveChosen();
     void updatePreflight();
     void onStarted(qint64 startStep, qint64 totalSteps);
     void onStep(const swarm::StepMetrics& m);
@@ -77,6 +79,7 @@ private:
     void setFormConfig(const TrainConfig& c);
     void updateButtons();
     int selectedRunRow() const;
+    bool pretraining() const;                // the objective chosen: pre-train on a corpus
 
     void showHeatmap(const std::vector<std::vector<double>>& share, const std::vector<double>& entropy);
 
@@ -86,7 +89,11 @@ private:
     QString currentRunDir_;
 
     QLineEdit* runName_;
+    QComboBox* objective_;
     QComboBox* dataset_;
+    QComboBox* corpus_;
+    QSpinBox* context_;
+    QFormLayout* fields_ = nullptr;
     QLineEdit* baseModel_;
     QComboBox* preset_;
     QSpinBox* epochs_;

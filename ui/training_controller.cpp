@@ -1,6 +1,5 @@
 #include "ui/training_controller.h"
 
-#include "ui/hub_models.h"
 #include "ui/job_runner.h"
 
 #include "training/local_launcher.h"
@@ -106,7 +105,6 @@ TrainingController::TrainingController(QObject* parent)
     qRegisterMetaType<swarm::ValidationMetrics>();
     qRegisterMetaType<swarm::RunResult>();
     connect(job_, &JobRunner::chunk, this, &TrainingController::deliver);
-    connect(job_, &JobRunner::progress, this, [this](double, const QString& text) { emit preparing(text); });
     connect(job_, &JobRunner::finished, this, &TrainingController::finish);
 }
 
@@ -129,8 +127,16 @@ bool TrainingController::startNew(const QString& projectPath, const QString& run
                                   const QString& baseModel, const TrainConfig& config, int64_t datasetId) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString();
     return launch([=](Distributed* dist) {
-        // A repo id (org/name[@rev]) is the cache's snapshot, downloaded here when missing.
-        return Trainer::create(dir, resolvePickedModel(base), config, loadTrainingData(project, std::to_string(datasetId)), dist);
+        return Trainer::create(dir, base, config, loadTrainingData(project, std::to_string(datasetId)), dist);
+    }, projectPath, runDir, runName);
+}
+
+bool TrainingController::startPretraining(const QString& projectPath, const QString& runDir, const QString& runName,
+                                          const QString& baseModel, const TrainConfig& config, const QString& corpusName) {
+    const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString(),
+                      corpus = corpusName.toStdString();
+    return launch([=](Distributed* dist) {
+        return Trainer::create(dir, base, config, loadCorpusData(project, corpus), dist);
     }, projectPath, runDir, runName);
 }
 
@@ -138,7 +144,7 @@ bool TrainingController::resume(const QString& projectPath, const QString& runDi
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString();
     return launch([=](Distributed* dist) {
         nlohmann::json manifest = run_folder::readManifest(dir);
-        return Trainer::resume(dir, loadTrainingData(project, std::to_string(manifest["dataset"].value("id", int64_t(0)))), dist);
+        return Trainer::resume(dir, loadRunData(project, manifest), dist);
     }, projectPath, runDir, QFileInfo(runDir).fileName());
 }
 

@@ -35,6 +35,9 @@ public:
     // seconds); problems arrive as failed(message). False if a run is already in progress.
     bool startNew(const QString& projectPath, const QString& runDir, const QString& runName, const QString& baseModel,
                   const TrainConfig& config, int64_t datasetId);
+    // Pre-training on corpus `corpusName` of the project: packed windows of config.context.
+    bool startPretraining(const QString& projectPath, const QString& runDir, const QString& runName,
+                          const QString& baseModel, const TrainConfig& config, const QString& corpusName);
     bool resume(const QString& projectPath, const QString& runDir);
     // Data parallel on this machine for the next start or resume: with processes > 1 this process
     // is rank 0 and ranks 1..N-1 are `swarm train --join` child processes
@@ -49,8 +52,6 @@ public:
     void waitForFinished();                    // joins the training thread; its signals may still be queued
 
 signals:
-    // What the training thread is doing before the first step (e.g. downloading a Hub base model).
-    void preparing(const QString& message);
     void started(qint64 startStep, qint64 totalSteps);
     void step(const swarm::StepMetrics& m);
     void validation(const swarm::ValidationMetrics& v);

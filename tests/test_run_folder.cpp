@@ -95,10 +95,16 @@ private slots:
             QCOMPARE(m.runDir, fs::absolute(run).lexically_normal().string());
             QCOMPARE(m.modelPath, m.runDir + "/final");
         }
-        m = run_folder::locateModel(run + "/checkpoints/step-00000004", WithoutFinal::Refuse);
-        QCOMPARE(int(m.kind), int(ModelLocation::Kind::Checkpoint));
-        QCOMPARE(m.name, std::string("sql-run@step-4"));
-        QCOMPARE(m.runDir, fs::absolute(run).lexically_normal().string());
+        // The folder, the folder without the zero padding, and the checkpoint's name.
+        for (const std::string& p : {run + "/checkpoints/step-00000004", run + "/checkpoints/step-4", run + "@step-4"}) {
+            m = run_folder::locateModel(p, WithoutFinal::Refuse);
+            QCOMPARE(int(m.kind), int(ModelLocation::Kind::Checkpoint));
+            QCOMPARE(m.name, std::string("sql-run@step-4"));
+            QCOMPARE(m.runDir, fs::absolute(run).lexically_normal().string());
+            QCOMPARE(m.modelPath, m.runDir + "/checkpoints/step-00000004");
+        }
+        e = errorOf([&] { run_folder::locateModel(run + "@step-5", WithoutFinal::Refuse); });
+        QVERIFY2(e.find("has no checkpoint at step 5 (its checkpoints: steps 4, 8)") != std::string::npos, e.c_str());
 
         const std::string hf = dir("plain-model");
         makeModelFolder(hf);

@@ -94,11 +94,40 @@ const char* kindName(ModelLocation::Kind k) {
     return "hf";
 }
 
+namespace {
+
+// How people write a checkpoint, as its folder: RUN@step-N (the name a checkpoint goes by) and
+// RUN/checkpoints/step-N without the zero padding. Anything else comes back as it was.
+fs::path checkpointSpelling(const std::string& input, const fs::path& p) {
+    int64_t step = 0;
+    const size_t at = input.rfind('@');
+    if (at != std::string::npos && at > 0 && parseCheckpointDirName(input.substr(at + 1), step)) {
+        std::error_code ec;
+        const fs::path run = fs::absolute(fs::path(input.substr(0, at)), ec).lexically_normal();
+        if (isRunFolder(run.string())) {
+            const fs::path dir = fs::path(checkpointsDir(run.string())) / checkpointDirName(step);
+            if (isDir(dir)) return dir;
+            std::string steps;
+            for (const Checkpoint& c : listCheckpoints(run.string())) steps += (steps.empty() ? "" : ", ") + std::to_string(c.step);
+            throw Error("model '" + input + "': run " + run.string() + " has no checkpoint at step " + std::to_string(step) +
+                        (steps.empty() ? std::string(" (it has none)") : " (its checkpoints: steps " + steps + ")"));
+        }
+    }
+    if (!isDir(p) && folderName(p.parent_path()) == kCheckpointsDir && parseCheckpointDirName(folderName(p), step)) {
+        const fs::path padded = p.parent_path() / checkpointDirName(step);
+        if (isDir(padded)) return padded;
+    }
+    return p;
+}
+
+} // namespace
+
 ModelLocation locateModel(const std::string& input, WithoutFinal withoutFinal) {
     if (input.empty()) throw Error("no model given");
     std::error_code ec;
     fs::path p = fs::absolute(fs::path(input), ec).lexically_normal();
     if (!p.empty() && p.filename().empty()) p = p.parent_path();
+    p = checkpointSpelling(input, p);
     ModelLocation m;
     if (isFile(p)) {
         if (p.extension() != ".gguf")

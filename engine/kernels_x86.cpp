@@ -260,9 +260,9 @@ SW_AVX2 void quantizeQ8AAvx2(const float* x, BlockQ8A* y, int64_t n) {
 // unpacked once into L1 and feeds TB tokens; per group and (row, token) one maddubs + madd gives
 // the 8 int32 lanes (lanes 0-3 sum elements 0..15, lanes 4-7 elements 16..31), scaled by the
 // half scales times dx; the mins times the activation sums are two more FMAs per chunk.
-// The blocks of 32 with 4 or 5 bits (Q4_0, Q5_0, Q5_1) unpacked with SSE/AVX2 shuffles (the high
-// bits spread to bytes as llama.cpp's bytes_from_bits_32) and the scales through F16C; the other
-// types as unpack.h does. Inlined into the AVX2 and the AVX-512 tiles alike.
+// unpack.h's unpackRow with SSE/AVX2: the blocks of 32 with 4 or 5 bits (high bits spread to bytes
+// as llama.cpp's bytes_from_bits_32) and the k-quant super-blocks (Q4_K, Q5_K, Q6_K, always whole
+// chunks of 8 groups), scales through F16C. Inlined into the AVX2 and the AVX-512 tiles alike.
 SW_AVX2 inline __attribute__((always_inline)) void unpackBlock32Avx2(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m128i m4 = _mm_set1_epi8(15);
@@ -277,6 +277,11 @@ SW_AVX2 inline __attribute__((always_inline)) void unpackBlock32Avx2(const uint8
         q = _mm256_or_si256(q, _mm256_and_si256(bytes, _mm256_set1_epi8(16)));
     }
     _mm256_store_si256(reinterpret_cast<__m256i*>(out), q);
+}
+
+// Bits 4..5 of Q6_K levels from the 2-bit pairs at `shift` of each qh byte.
+SW_AVX2 inline __attribute__((always_inline)) __m256i q6High(__m256i qh, int shift) {
+    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(3)), 4);
 }
 
 template <WType T>
@@ -299,6 +304,52 @@ SW_AVX2 inline __attribute__((always_inline)) void unpackRowX86(const uint8_t* r
                 else u.min[g][0] = u.min[g][1] = _cvtsh_ss(b[g].m);
                 unpackBlock32Avx2(b[g].qs, b[g].qh, u.q[g]);
             }
+        }
+    } else if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
+        using Block = std::conditional_t<T == WType::Q4_K, BlockQ4_K, BlockQ5_K>;
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const float d = _cvtsh_ss(b.d), dmin = _cvtsh_ss(b.dmin);
+        for (int j = 0; j < kUnpackGroups; ++j) {
+            uint8_t sc, mn;
+            gguf::kScaleMin(b.scales, j, sc, mn);
+            u.scale[j][0] = u.scale[j][1] = d * float(sc);
+            u.min[j][0] = u.min[j][1] = -(dmin * float(mn));
+        }
+        const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+        __m256i qh = _mm256_setzero_si256();
+        if constexpr (T == WType::Q5_K) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+        for (int c = 0; c < kUnpackGroups / 2; ++c) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + c * kQK));
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if constexpr (T == WType::Q5_K) {   // bit j of qh[l] is bit 4 of level l of group j
+                const __m256i hl = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
+                const __m256i hh = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(hl, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(hh, 4));
+            }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[2 * c]), lo);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[2 * c + 1]), hi);
+        }
+    } else if constexpr (T == WType::Q6_K) {
+        const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(row)[g0 / kUnpackGroups];
+        const float d = _cvtsh_ss(b.d);
+        const __m256i m4 = _mm256_set1_epi8(15);
+        for (int h = 0; h < 2; ++h) {   // group 4h + k: the k-th run of 32 of half h (see BlockQ6_K)
+            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 0]), _mm256_or_si256(_mm256_and_si256(l0, m4), q6High(qh, 0)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 1]), _mm256_or_si256(_mm256_and_si256(l1, m4), q6High(qh, 2)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 2]),
+                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), q6High(qh, 4)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 3]),
+                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), q6High(qh, 6)));
+            for (int k = 0; k < 4; ++k)
+                for (int sidx = 0; sidx < 2; ++sidx) {
+                    const float scale = d * float(b.scales[8 * h + 2 * k + sidx]);
+                    u.scale[4 * h + k][sidx] = scale;
+                    u.min[4 * h + k][sidx] = -32.0f * scale;
+                }
         }
     } else {
         unpackRow<T>(row, g0, ng, u);

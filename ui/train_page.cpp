@@ -4,6 +4,7 @@
 #include "training/batch_source.h"
 
 #include "ui/app_settings.h"
+#include "ui/hub_models.h"
 #include "ui/record_table_model.h"
 #include "ui/theme.h"
 #include "ui/training_controller.h"
@@ -137,7 +138,8 @@ QFormLayout* TrainPage::buildRunFields(const AppSettings& settings) {
     dataset_->setToolTip(tr("The imported dataset: its train split is trained on, its validation split measured."));
     baseModel_ = new QLineEdit;
     baseModel_->setObjectName("baseModel");
-    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), e.g. Eve-2-MoE-IT-272M."));
+    baseModel_->setToolTip(tr("A Hugging Face model folder (config.json + model.safetensors), or a Hub repo id "
+                              "org/name[@revision] (e.g. anthonym21/Eve-2-MoE-IT-272M): the standard cache, downloaded when missing."));
     auto* browseBase = new QPushButton(tr("\u2026"));
     browseBase->setMaximumWidth(32);
     connect(browseBase, &QPushButton::clicked, this, [this] {
@@ -355,6 +357,7 @@ void TrainPage::connectController() {
     connect(controller_, &TrainingController::warning, this, [this](qint64 step, const QString& message) {
         warnings_->insertItem(0, tr("step %1: %2").arg(step).arg(message));
     });
+    connect(controller_, &TrainingController::preparing, progressText_, &QLabel::setText);
     connect(controller_, &TrainingController::checkpoint, this, [this](qint64 step, const QString&) {
         emit status(tr("Checkpoint written at step %1").arg(step));
     });
@@ -501,7 +504,13 @@ void TrainPage::updatePreflight() {
                                       : tr("Memory pre-flight: choose a base model and a dataset."));
     if (!store_ || (pretraining() ? corpus_ : dataset_)->currentIndex() < 0 || baseModel_->text().isEmpty()) return;
     try {
-        ModelConfig mc = ModelConfig::load(locateHfModel(baseModel_->text().toStdString()).configPath);
+        const std::string base = cachedPickedModel(baseModel_->text().trimmed().toStdString());
+        if (base.empty()) {
+            preflight_->setText(tr("Memory pre-flight: %1 is not in the Hugging Face cache yet; it is downloaded when the run starts.")
+                                    .arg(baseModel_->text().trimmed().toHtmlEscaped()));
+            return;
+        }
+        ModelConfig mc = ModelConfig::load(locateHfModel(base).configPath);
         const TrainConfig c = formConfig();
         int longest = int(pretrainContext(c, mc.block_size));     // pre-training: every window is this long
         if (!pretraining()) {

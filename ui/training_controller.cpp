@@ -1,5 +1,6 @@
 #include "ui/training_controller.h"
 
+#include "ui/hub_models.h"
 #include "ui/job_runner.h"
 
 #include "training/local_launcher.h"
@@ -105,6 +106,7 @@ TrainingController::TrainingController(QObject* parent)
     qRegisterMetaType<swarm::ValidationMetrics>();
     qRegisterMetaType<swarm::RunResult>();
     connect(job_, &JobRunner::chunk, this, &TrainingController::deliver);
+    connect(job_, &JobRunner::progress, this, [this](double, const QString& text) { emit preparing(text); });
     connect(job_, &JobRunner::finished, this, &TrainingController::finish);
 }
 
@@ -127,7 +129,8 @@ bool TrainingController::startNew(const QString& projectPath, const QString& run
                                   const QString& baseModel, const TrainConfig& config, int64_t datasetId) {
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString();
     return launch([=](Distributed* dist) {
-        return Trainer::create(dir, base, config, loadTrainingData(project, std::to_string(datasetId)), dist);
+        // A repo id (org/name[@rev]) is the cache's snapshot, downloaded here when missing.
+        return Trainer::create(dir, resolvePickedModel(base), config, loadTrainingData(project, std::to_string(datasetId)), dist);
     }, projectPath, runDir, runName);
 }
 
@@ -136,7 +139,7 @@ bool TrainingController::startPretraining(const QString& projectPath, const QStr
     const std::string project = projectPath.toStdString(), dir = runDir.toStdString(), base = baseModel.toStdString(),
                       corpus = corpusName.toStdString();
     return launch([=](Distributed* dist) {
-        return Trainer::create(dir, base, config, loadCorpusData(project, corpus), dist);
+        return Trainer::create(dir, resolvePickedModel(base), config, loadCorpusData(project, corpus), dist);
     }, projectPath, runDir, runName);
 }
 

@@ -52,6 +52,8 @@ public:
     void waitForFinished();                    // joins the training thread; its signals may still be queued
 
 signals:
+    // What the training thread is doing before the first step (e.g. downloading a Hub base model).
+    void preparing(const QString& message);
     void started(qint64 startStep, qint64 totalSteps);
     void step(const swarm::StepMetrics& m);
     void validation(const swarm::ValidationMetrics& v);

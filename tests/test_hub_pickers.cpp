@@ -4,11 +4,12 @@
 // training thread with its progress shown, then found in the cache with no request; the
 // pre-flight looks into the cache only; the Export page exports a repo id its library
 // downloads, the progress reaching its job; offline and not cached, or an unknown repo, is one
-// line naming the repo.
+// line naming the repo; the import dialog takes a dataset repo id (a split, another split, offline).
 #include "hub_fixture_server.h"
 
 #include "ui/export_page.h"
 #include "ui/hub_models.h"
+#include "ui/import_dialog.h"
 #include "ui/job_runner.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
@@ -83,6 +84,17 @@ private slots:
         saveEveModel(base, m, DType::F32, nullptr);
         addModelRepo("org/tiny-eve", base);
         addModelRepo("org/tiny-eve-2", base);
+        HubRepo d;
+        d.type = "datasets";
+        d.id = "org/sql-data";
+        d.refs["main"] = kCommit;
+        auto jsonl = [](size_t n, uint64_t seed) {
+            std::string out;
+            for (const auto& row : samples::sqlSamples(n, seed)) out += row.dump() + "\n";
+            return out;
+        };
+        d.trees[kCommit] = {{"README.md", "# sql\n", false}, {"data/train.jsonl", jsonl(12, 1), true}, {"data/test.jsonl", jsonl(5, 9), false}};
+        server_->addRepo(d);
         ::setenv("HF_ENDPOINT", server_->endpoint().c_str(), 1);
         ::setenv("HF_HUB_CACHE", tmp_.filePath("hf-cache").toUtf8().constData(), 1);
         ::unsetenv("HF_TOKEN");
@@ -155,6 +167,47 @@ private slots:
         QStringList texts;
         for (const auto& args : progress) texts << args.at(1).toString();
         QVERIFY2(texts.join("\n").contains("downloading org/tiny-eve-2: "), qPrintable(texts.join("\n")));
+    }
+
+    void theImportDialogTakesADatasetRepo() {
+        const Gpt2Tokenizer tok = Gpt2Tokenizer::bundled();
+        ImportDialog dialog(&tok, {});
+        dialog.show();
+        QSignalSpy fetched(dialog.fetchJob(), &JobRunner::finished);
+        dialog.findChild<QLineEdit*>("importPath")->setText("org/sql-data");
+        QVERIFY(fetched.wait(60000));
+        QVERIFY2(fetched.first().at(0).toBool(), qPrintable(fetched.first().at(1).toString()));
+        auto* accept = dialog.findChild<QPushButton*>("importAccept");
+        QTRY_VERIFY_WITH_TIMEOUT(accept->isEnabled(), 10000);
+        ImportOptions o = dialog.options();
+        QVERIFY2(QString::fromStdString(o.sourcePath).endsWith(QString("datasets--org--sql-data/snapshots/") + kCommit + "/data/train.jsonl"),
+                 o.sourcePath.c_str());
+        QCOMPARE(QString::fromStdString(o.name), QString("sql-data"));
+        {
+            ProjectStore store = ProjectStore::open(project_.toStdString());
+            const ImportResult r = importDataset(store, tok, o);
+            QCOMPARE(r.counts.rowsRead, int64_t(12));
+            QVERIFY(r.counts.rowsImported > 0);
+        }
+
+        // Another split is another file of the repo.
+        fetched.clear();
+        dialog.findChild<QComboBox*>("importHubSplit")->setCurrentText("test");
+        QVERIFY(fetched.wait(60000));
+        QVERIFY2(fetched.first().at(0).toBool(), qPrintable(fetched.first().at(1).toString()));
+        QTRY_VERIFY_WITH_TIMEOUT(QString::fromStdString(dialog.options().sourcePath).endsWith("/data/test.jsonl"), 10000);
+
+        // Offline and not in the cache: one line naming the repo, nothing to import.
+        ::setenv("HF_HUB_OFFLINE", "1", 1);
+        fetched.clear();
+        dialog.findChild<QLineEdit*>("importPath")->setText("org/not-there");
+        QVERIFY(fetched.wait(60000));
+        ::unsetenv("HF_HUB_OFFLINE");
+        QVERIFY(!fetched.first().at(0).toBool());
+        const QString detected = dialog.findChild<QLabel*>("importDetected")->text();
+        QVERIFY2(detected.contains("org/not-there") && detected.contains("offline mode is on"), qPrintable(detected));
+        QVERIFY(!accept->isEnabled());
+        QVERIFY(dialog.options().sourcePath.empty());
     }
 
     void offlineOrUnknownIsOneLineNamingTheRepo() {

@@ -1,9 +1,16 @@
 #include "ui/import_dialog.h"
 
+#include "ui/hub_models.h"
+#include "ui/job_runner.h"
 #include "ui/record_table_model.h"
 
 #include "core/format.h"
 #include "datasets/dataset_presets.h"
+#include "datasets/hub_dataset.h"
+
+#include "core/hf_cache.h"
+
+#include <filesystem>
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -50,7 +57,8 @@ ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& ta
 
     path_ = new QLineEdit;
     path_->setObjectName("importPath");
-    path_->setPlaceholderText(tr("JSONL, JSON, CSV or TSV file"));
+    path_->setPlaceholderText(tr("JSONL, JSON, CSV, TSV or Parquet file, or a Hugging Face dataset repo org/name[@rev]"));
+    fetch_ = new JobRunner(this);
     auto* browse = new QPushButton(tr("Browse\u2026"));
     auto* fileRow = new QHBoxLayout;
     fileRow->addWidget(path_, 1);
@@ -78,6 +86,17 @@ ImportDialog::ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& ta
     connect(debounce_, &QTimer::timeout, this, &ImportDialog::refreshPreview);
     connect(browse, &QPushButton::clicked, this, &ImportDialog::browse);
     connect(path_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
+    connect(fetch_, &JobRunner::progress, this, [this](double, const QString& text) { detected_->setText(text); });
+    connect(fetch_, &JobRunner::finished, this, [this](bool ok, const QString& message) {
+        const QStringList parts = message.split('\n');   // key, then the local file (when ok)
+        if (!ok) {
+            detected_->setText(message);
+            return;
+        }
+        fetchedKey_ = parts.value(0);
+        fetchedPath_ = parts.value(1);
+        refreshPreview();
+    });
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
 }
@@ -143,8 +162,22 @@ QGroupBox* ImportDialog::buildOptions() {
     seed_ = new QSpinBox;
     seed_->setRange(0, 1 << 30);
     seed_->setValue(42);
+    hubSplit_ = new QComboBox;
+    hubSplit_->setObjectName("importHubSplit");
+    hubSplit_->setEditable(true);
+    hubSplit_->addItems({"train", "validation", "test"});
+    hubSplit_->setToolTip(tr("A dataset repo: the split to import (the files that name it, or the Hub's Parquet conversion)."));
+    hubConfig_ = new QLineEdit;
+    hubConfig_->setObjectName("importHubConfig");
+    hubConfig_->setPlaceholderText(tr("any"));
+    hubFile_ = new QLineEdit;
+    hubFile_->setObjectName("importHubFile");
+    hubFile_->setPlaceholderText(tr("a file of the repo, whatever the split (optional)"));
     auto* options = new QGroupBox(tr("Options"));
     auto* form = new QFormLayout(options);
+    form->addRow(tr("Hub split"), hubSplit_);
+    form->addRow(tr("Hub config"), hubConfig_);
+    form->addRow(tr("Hub file"), hubFile_);
     form->addRow(tr("Dataset name"), name_);
     form->addRow(tr("Maximum length"), maxLen_);
     form->addRow(tr("Over-long rows"), overlong_);
@@ -152,6 +185,9 @@ QGroupBox* ImportDialog::buildOptions() {
     form->addRow(tr("Seed"), seed_);
     connect(maxLen_, &QSpinBox::valueChanged, this, &ImportDialog::schedulePreview);
     connect(name_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
+    connect(hubSplit_, &QComboBox::currentTextChanged, this, &ImportDialog::schedulePreview);
+    connect(hubConfig_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
+    connect(hubFile_, &QLineEdit::textChanged, this, &ImportDialog::schedulePreview);
     return options;
 }
 
@@ -184,7 +220,7 @@ QWidget* ImportDialog::buildPreview() {
 
 void ImportDialog::browse() {
     QString file = QFileDialog::getOpenFileName(this, tr("Dataset file"), QFileInfo(path_->text()).absolutePath(),
-                                                tr("Datasets (*.jsonl *.json *.csv *.tsv);;All files (*)"));
+                                                tr("Datasets (*.jsonl *.json *.csv *.tsv *.parquet);;All files (*)"));
     if (!file.isEmpty()) path_->setText(file);
 }
 
@@ -209,7 +245,7 @@ void ImportDialog::presetChosen() {
 
 ImportOptions ImportDialog::options() const {
     ImportOptions o;
-    o.sourcePath = path_->text().toStdString();
+    o.sourcePath = hubRequestKey().isEmpty() ? path_->text().toStdString() : fetchedKey_ == hubRequestKey() ? fetchedPath_.toStdString() : "";
     o.name = name_->text().trimmed().toStdString();
     const QString key = preset_->currentData().toString();
     if (key == "custom") {
@@ -228,11 +264,14 @@ ImportOptions ImportDialog::options() const {
 void ImportDialog::refreshPreview() {
     preview_->setRecords({});
     importButton_->setEnabled(false);
-    const QString path = path_->text();
+    const QString path = path_->text().trimmed();
     if (path.isEmpty()) return;
+    const QString key = hubRequestKey();
+    for (QWidget* w : std::initializer_list<QWidget*>{hubSplit_, hubConfig_, hubFile_}) w->setEnabled(!key.isEmpty());
+    if (!key.isEmpty() && fetchedKey_ != key) return fetchFromHub();
     if (name_->text().isEmpty()) {
         QSignalBlocker block(name_);
-        name_->setText(QFileInfo(path).completeBaseName());
+        name_->setText(key.isEmpty() ? QFileInfo(path).completeBaseName() : path.section('/', 1).section('@', 0, 0));
     }
     DatasetPreview pv;
     try {
@@ -248,6 +287,33 @@ void ImportDialog::refreshPreview() {
     const bool nameFree = !takenNames_.contains(name_->text().trimmed());
     if (!nameFree) mappingNote_->setText(tr("A dataset named '%1' already exists in this project.").arg(name_->text()));
     importButton_->setEnabled(mapped && !name_->text().trimmed().isEmpty() && nameFree);
+}
+
+QString ImportDialog::hubRequestKey() const {
+    const std::string path = path_->text().trimmed().toStdString();
+    std::error_code ec;
+    if (path.empty() || std::filesystem::exists(path, ec) || !hub::looksLikeRepoId(path)) return {};
+    return QStringList{path_->text().trimmed(), hubConfig_->text().trimmed(), hubSplit_->currentText().trimmed(), hubFile_->text().trimmed()}
+        .join('\t');
+}
+
+// The repo's file for the split, on the fetch job's thread (a download reports its progress).
+void ImportDialog::fetchFromHub() {
+    if (fetch_->running()) return schedulePreview();   // the request changed while one runs: again after it
+    const QString key = hubRequestKey();
+    const QStringList parts = key.split('\t');
+    HubDatasetRequest req;
+    req.repo = parts.value(0).toStdString();
+    req.config = parts.value(1).toStdString();
+    req.split = parts.value(2).isEmpty() ? "train" : parts.value(2).toStdString();
+    req.file = parts.value(3).toStdString();
+    detected_->setText(tr("Looking for %1 in the Hugging Face cache\u2026").arg(parts.value(0)));
+    fetch_->start(tr("Fetching %1").arg(parts.value(0)), [req, key](JobRunner& job) {
+        hub::HubOptions options = hub::hubOptionsFromEnvironment();
+        options.cancel = job.cancelFlag();   // closing the dialog stops a download
+        const HubDatasetFile f = resolveHubDataset(req, options);
+        return key + "\n" + QString::fromStdString(f.localPath);
+    });
 }
 
 // The file's format and columns, and the mapping found for them (filling the templates when

@@ -16,6 +16,8 @@ class QTimer;
 
 namespace swarm::ui {
 
+class JobRunner;
+
 template <class Record>
 class RecordTableModel;
 
@@ -24,6 +26,10 @@ class ImportDialog : public QDialog {
 public:
     ImportDialog(const Gpt2Tokenizer* tokenizer, const QStringList& takenNames, QWidget* parent = nullptr);
     ImportOptions options() const;           // what the dialog describes now
+    // A dataset repo id in the file field (org/name[@rev]) is fetched on a job thread (the
+    // Hugging Face cache first, the Hub for what it lacks); the preview and the import then read
+    // the cached file. The fetch's job, for tests.
+    JobRunner* fetchJob() const { return fetch_; }
 
 private slots:
     void browse();
@@ -36,6 +42,8 @@ private:
     QGroupBox* buildOptions();
     QWidget* buildPreview();
     void showDetected(const DatasetPreview& preview);
+    QString hubRequestKey() const;           // the repo, config, split and file asked for; "" for a file
+    void fetchFromHub();
 
     const Gpt2Tokenizer* tokenizer_;
     QStringList takenNames_;
@@ -53,6 +61,12 @@ private:
     QSpinBox* seed_;
     QPushButton* importButton_;
     QTimer* debounce_;
+    QComboBox* hubSplit_;
+    QLineEdit* hubConfig_;
+    QLineEdit* hubFile_;
+    JobRunner* fetch_;
+    QString fetchedKey_;                     // the request the fetched file answers
+    QString fetchedPath_;                    // the file in the cache's snapshot
     bool fillingTemplates_ = false;
 };
 

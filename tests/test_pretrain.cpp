@@ -251,7 +251,7 @@ private slots:
         r = train({"--objective", "pretrain", "--corpus", "short", "--context", "128"});
         QVERIFY(r.exitCode != 0);
         QVERIFY2(r.err.contains("short") && r.err.contains("fewer than one window"), qPrintable(r.err));
-        QVERIFY(!QFile::exists(out + "/run.json"));
+        QVERIFY(!QFile::exists(out));                       // no run folder left behind
 
         // A run whose corpus was deleted says so on resume.
         const QString dir = tmp_.filePath("orphan");

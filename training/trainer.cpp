@@ -122,6 +122,7 @@ Trainer::~Trainer() = default;
 
 std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::string& baseModelDir,
                                          const TrainConfig& config, TrainingData data, Distributed* dist) {
+    bool madeFolder = false;                 // removed again (when still empty) if the set-up fails
     try {
         config.validate();
         if (!data.pretraining() && data.train.empty()) throw Error("the dataset has no training examples");
@@ -129,7 +130,7 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
         std::error_code ec;
         if (writer && run_folder::isRunFolder(runDir))
             throw Error(runDir + ": already holds a run (use resume, or choose another folder)");
-        if (writer) fs::create_directories(runDir, ec);
+        if (writer) madeFolder = fs::create_directories(runDir, ec);
         if (ec) throw Error(runDir + ": cannot create the run folder: " + ec.message());
 
         std::unique_ptr<Trainer> t(new Trainer());
@@ -165,6 +166,10 @@ std::unique_ptr<Trainer> Trainer::create(const std::string& runDir, const std::s
         if (dist) t->joinRanks("create", false);
         return t;
     } catch (const std::exception& e) {
+        if (madeFolder && !run_folder::isRunFolder(runDir)) {
+            std::error_code ignored;
+            fs::remove(runDir, ignored);     // only an empty folder goes
+        }
         if (dist) dist->failSetup(messageOf(e));
         throw;
     }

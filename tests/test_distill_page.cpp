@@ -182,6 +182,36 @@ private slots:
         QVERIFY(jobs->findData("page-ds") > 0);
     }
 
+    // A dataset of the project as the prompts (the one the first job built), its first 3 records.
+    void aProjectDatasetGivesThePrompts() {
+        FaultServer teacher;
+        teacher.start();
+        fillForm("from-dataset", QString::fromStdString(teacher.url()), QString());
+        page_->reloadDatasets();
+        auto* source = child<QComboBox>("distillPromptDataset");
+        QVERIFY(source->findData("page-ds") > 0);
+        source->setCurrentIndex(source->findData("page-ds"));
+        QVERIFY(!child<QLineEdit>("distillPromptFile")->isEnabled());
+        child<QSpinBox>("distillLimit")->setValue(3);
+        QSignalSpy finished(page_->job(), &JobRunner::finished);
+        QVERIFY(page_->start());
+        const auto [ok, message] = waitForJob(finished);
+        QVERIFY2(ok, qPrintable(message));
+        QCOMPARE(storedCounts("from-dataset").total, int64_t(3));
+        QCOMPARE(int(teacher.requests().size()), 3);
+        for (const auto& r : teacher.requests()) QVERIFY2(QString::fromStdString(r.prompt).startsWith("question "), r.prompt.c_str());
+        // Choosing the stored job shows its definition again.
+        child<QSpinBox>("distillLimit")->setValue(0);
+        source->setCurrentIndex(0);
+        auto* jobs = child<QComboBox>("distillJobs");
+        jobs->setCurrentIndex(0);
+        jobs->setCurrentIndex(jobs->findData("from-dataset"));
+        QCOMPARE(source->currentData().toString(), QString("page-ds"));
+        QCOMPARE(child<QSpinBox>("distillLimit")->value(), 3);
+        source->setCurrentIndex(0);
+        child<QSpinBox>("distillLimit")->setValue(0);
+    }
+
     void cancelThenResumeSendsNoPromptTwice() {
         FaultServer teacher;
         teacher.script = [](const std::string&, int) { return Fault::of(Fault::Kind::Slow, 150); };

@@ -126,6 +126,11 @@ QWidget* DistillPage::buildDefinitionForm() {
     sourceSplit_->setObjectName("distillSourceSplit");
     sourceSplit_->addItem(tr("every split (each prompt keeps its own)"), QString());
     for (const char* s : {"train", "validation", "test"}) sourceSplit_->addItem(s, QString(s));
+    limit_ = new QSpinBox;
+    limit_->setObjectName("distillLimit");
+    limit_->setRange(0, 1000000000);
+    limit_->setSpecialValueText(tr("all records"));
+    limit_->setToolTip(tr("The first N records of the source only (part of the job's definition)."));
     name_ = new QLineEdit;
     name_->setObjectName("distillName");
     name_->setPlaceholderText(tr("the dataset the job builds"));
@@ -178,6 +183,7 @@ QWidget* DistillPage::buildDefinitionForm() {
     form->addRow(tr("Prompts from"), promptDataset_);
     form->addRow(tr("Prompt file"), withBrowse(promptFile_, browsePrompts));
     form->addRow(tr("Dataset split"), sourceSplit_);
+    form->addRow(tr("Records"), limit_);
     form->addRow(tr("Dataset name"), name_);
     form->addRow(tr("Teacher URL"), teacherUrl_);
     form->addRow(tr("Teacher model"), teacherModel_);
@@ -423,6 +429,9 @@ void DistillPage::showJob(const QString& name) {
         task_->setCurrentIndex(std::max(0, task_->findData(QString(distill::taskName(j->validation.task)))));
         const int dataset = j->sourceKind == "dataset" ? promptDataset_->findData(q(j->source)) : 0;
         promptDataset_->setCurrentIndex(std::max(0, dataset));
+        limit_->setValue(j->split.is_object() ? int(j->split.value("limit", int64_t(0))) : 0);
+        if (j->sourceKind == "dataset" && j->split.is_object())
+            sourceSplit_->setCurrentIndex(std::max(0, sourceSplit_->findData(q(j->split.value("only", std::string())))));
         if (j->sourceKind == "file") promptFile_->setText(q(j->source));
         const distill::ApiKeySource key = distill::ApiKeySource::parse(j->keySource);
         keyKind_->setCurrentIndex(keyKind_->findData(key.empty() ? "default" : key.envVar.empty() ? "file" : "env"));
@@ -461,6 +470,7 @@ bool DistillPage::fillRequest(DistillRequest& r, bool resume) {
     const QString dataset = promptDataset_->currentData().toString();
     s.prompts = dataset.isEmpty() ? promptFile_->text().trimmed().toStdString() : "dataset:" + dataset.toStdString();
     if (!dataset.isEmpty()) s.sourceSplit = sourceSplit_->currentData().toString().toStdString();
+    s.limit = limit_->value();
     s.promptTemplate = template_->text().toStdString();
     s.taskAuto = task_->currentData() == "auto";
     if (!s.taskAuto) s.validation.task = distill::parseTask(task_->currentData().toString().toStdString());

@@ -87,6 +87,7 @@ private:
     QComboBox* promptDataset_;
     QLineEdit* promptFile_;
     QComboBox* sourceSplit_;
+    QSpinBox* limit_;
     QLineEdit* name_;
     QLineEdit* teacherUrl_;
     QLineEdit* teacherModel_;

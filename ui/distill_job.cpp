@@ -18,13 +18,6 @@ bool keepsForTable(const distill::DistillItem& item) {
     return item.state == distill::ItemState::Rejected || item.state == distill::ItemState::Failed;
 }
 
-std::vector<distill::DistillItem> rejectedAndFailed(const distill::DistillStore& store, int64_t jobId) {
-    std::vector<distill::DistillItem> out = store.items(jobId, distill::ItemState::Rejected);
-    for (distill::DistillItem& it : store.items(jobId, distill::ItemState::Failed)) out.push_back(std::move(it));
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
-    return out;
-}
-
 // The job to run: the stored one for a resume, else prepared from its definition (created, or
 // the stored job of that name when the definition is the same).
 distill::DistillJob jobToRun(ProjectStore& project, const DistillRequest& r, DistillJobStarted& started) {
@@ -79,6 +72,13 @@ QString summary(const distill::DistillJob& after, const distill::DistillResult& 
 }
 
 } // namespace
+
+std::vector<distill::DistillItem> rejectedAndFailed(const distill::DistillStore& store, int64_t jobId) {
+    std::vector<distill::DistillItem> out = store.items(jobId, distill::ItemState::Rejected);
+    for (distill::DistillItem& it : store.items(jobId, distill::ItemState::Failed)) out.push_back(std::move(it));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
+    return out;
+}
 
 std::vector<std::string> commaSeparated(const std::string& text) {
     std::vector<std::string> out;

@@ -57,6 +57,9 @@ struct DistillLogLine {
 // differs from the stored job of that name, an unreadable key, or a failed build.
 QString runDistillJob(JobRunner& job, const DistillRequest& request, const std::atomic<bool>* abort);
 
+// The job's rejected and failed prompts, in source order (the page's table).
+std::vector<distill::DistillItem> rejectedAndFailed(const distill::DistillStore& store, int64_t jobId);
+
 // "a, b ,c" -> {"a", "b", "c"}.
 std::vector<std::string> commaSeparated(const std::string& text);
 

@@ -58,13 +58,6 @@ std::vector<RecordTableModel<distill::DistillItem>::Column> rejectedColumns() {
             itemColumn(QObject::tr("Detail"), [](const Item& it) { return it.detail; })};
 }
 
-std::vector<distill::DistillItem> storedRejected(const distill::DistillStore& store, int64_t jobId) {
-    std::vector<distill::DistillItem> out = store.items(jobId, distill::ItemState::Rejected);
-    for (distill::DistillItem& it : store.items(jobId, distill::ItemState::Failed)) out.push_back(std::move(it));
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
-    return out;
-}
-
 QString money(double v) { return QString::number(v, 'f', 4); }
 
 QDoubleSpinBox* priceBox() {
@@ -442,7 +435,7 @@ void DistillPage::showJob(const QString& name) {
         p.spent = c.spent;
         p.phase = j->status;
         showProgress(p);
-        rows_ = storedRejected(ds, j->id);
+        rows_ = rejectedAndFailed(ds, j->id);
         rejected_->setRecords(rows_);
         result_->setText(tr("job %1: %2 %3").arg(q(j->name), q(j->status), q(j->message)));
     } catch (const std::exception& e) {
@@ -611,17 +604,16 @@ void DistillPage::onFinished(bool ok, const QString& message) {
     try {
         ProjectStore store = ProjectStore::open(projectPath_.toStdString());
         const distill::DistillStore ds(store);
-        for (const distill::DistillJob& j : ds.jobs())
-            if (q(j.name) == runName_) {
-                job = q(j.name);
-                built = j.datasetId != 0;
-                rows_ = storedRejected(ds, j.id);
-                rejected_->setRecords(rows_);
-                distill::DistillProgress p = last_;
-                p.counts = ds.counts(j.id);
-                p.spent = p.counts.spent;
-                showProgress(p);
-            }
+        if (const std::optional<distill::DistillJob> j = ds.find(runName_.toStdString())) {
+            job = q(j->name);
+            built = j->datasetId != 0;
+            rows_ = rejectedAndFailed(ds, j->id);
+            rejected_->setRecords(rows_);
+            distill::DistillProgress p = last_;
+            p.counts = ds.counts(j->id);
+            p.spent = p.counts.spent;
+            showProgress(p);
+        }
     } catch (const std::exception& e) {
         emit status(QString::fromUtf8(e.what()));
     }

@@ -152,6 +152,11 @@ private slots:
         auto* runs = page_->findChild<QTableView*>("runsTable");
         QCOMPARE(runs->model()->rowCount(), 1);
         QCOMPARE(runs->model()->index(0, 1).data().toString(), QString("finished"));
+        int ppl = -1;
+        for (int c = 0; c < runs->model()->columnCount(); ++c)
+            if (runs->model()->headerData(c, Qt::Horizontal).toString() == "Val ppl") ppl = c;
+        QVERIFY(ppl >= 0);
+        QCOMPARE(runs->model()->index(0, ppl).data().toString(), QString::number(j.value("validation_perplexity", 0.0), 'f', 2));
     }
 
     void cancelledPretrainingResumes() {

@@ -324,6 +324,8 @@ QWidget* TrainPage::buildRunsTabs() {
          textColumn<RunRecord>(tr("Train loss"), [](const RunRecord& r) { return QString::number(r.trainLoss, 'f', 4); }),
          textColumn<RunRecord>(tr("Val loss"),
                                [](const RunRecord& r) { return r.validationLoss >= 0 ? QString::number(r.validationLoss, 'f', 4) : "-"; }),
+         textColumn<RunRecord>(tr("Val ppl"),           // perplexity: exp of the mean token NLL
+                               [](const RunRecord& r) { return r.validationLoss >= 0 ? QString::number(std::exp(r.validationLoss), 'f', 2) : "-"; }),
          textColumn<RunRecord>(tr("Time"), [](const RunRecord& r) { return QString::fromStdString(formatDuration(r.seconds)); }),
          textColumn<RunRecord>(tr("Folder"), [](const RunRecord& r) { return QString::fromStdString(r.runDir); })},
         this);

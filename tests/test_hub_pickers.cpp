@@ -4,9 +4,11 @@
 // training thread with its progress shown, then found in the cache with no request; the
 // pre-flight looks into the cache only; the Export page exports a repo id its library
 // downloads, the progress reaching its job; offline and not cached, or an unknown repo, is one
-// line naming the repo; the import dialog takes a dataset repo id (a split, another split, offline).
+// line naming the repo; the Evaluate page adds and compares a repo id; the import dialog takes a
+// dataset repo id (a split, another split, offline).
 #include "hub_fixture_server.h"
 
+#include "ui/evaluate_page.h"
 #include "ui/export_page.h"
 #include "ui/hub_models.h"
 #include "ui/import_dialog.h"
@@ -24,6 +26,10 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QInputDialog>
+#include <QListWidget>
+#include <QTableView>
+#include <QTimer>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -167,6 +173,36 @@ private slots:
         QStringList texts;
         for (const auto& args : progress) texts << args.at(1).toString();
         QVERIFY2(texts.join("\n").contains("downloading org/tiny-eve-2: "), qPrintable(texts.join("\n")));
+    }
+
+    // Add Hub repo puts the id in the list; the evaluation resolves it (from the cache here).
+    void theEvaluatePageComparesARepoId() {
+        JobRunner jobs;
+        EvaluatePage page(&jobs);
+        page.setProject(project_);
+        page.reloadDatasets();
+        QTimer::singleShot(300, [] {
+            auto* dialog = qobject_cast<QInputDialog*>(QApplication::activeModalWidget());
+            if (!dialog) return;
+            dialog->setTextValue("org/tiny-eve");
+            dialog->accept();
+        });
+        QTest::mouseClick(page.findChild<QPushButton*>("evalAddRepo"), Qt::LeftButton);
+        auto* models = page.findChild<QListWidget*>("evalModels");
+        QCOMPARE(models->count(), 1);
+        QCOMPARE(models->item(0)->text(), QString("org/tiny-eve"));
+        page.addModel(tmp_.filePath("tiny"));
+        page.findChild<QSpinBox*>("evalLimit")->setValue(2);
+        page.findChild<QSpinBox*>("evalMaxTokens")->setValue(4);
+        QSignalSpy done(&page, &EvaluatePage::evaluated);
+        QSignalSpy finished(&jobs, &JobRunner::finished);
+        QVERIFY(page.startEvaluation());
+        QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty(), 300000);
+        QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
+        QTRY_VERIFY_WITH_TIMEOUT(!done.isEmpty(), 10000);
+        QCOMPARE(page.comparedModels(), 2);
+        QAbstractItemModel* metrics = page.findChild<QTableView*>("evalMetrics")->model();
+        QVERIFY2(metrics->index(0, 0).data().toString().contains("org/tiny-eve"), qPrintable(metrics->index(0, 0).data().toString()));
     }
 
     void theImportDialogTakesADatasetRepo() {

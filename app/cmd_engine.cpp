@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "datasets/prompt_template.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -143,11 +144,13 @@ int runBench(const Argv& argv) {
     std::printf("batched    %8.1f tok/s  (%d sequences decoded together)\n", r.batchTokPerS, po.batch);
     std::printf("peak RSS   %8.1f MiB (model + one %d-token session), %.1f MiB overall\n", r.peakRssSingleMiB,
                 po.context, r.peakRssMiB);
-    const engine::OpProfile prof = engine::profileDecode(model, 64, 64);
-    std::printf("profile    ms per decoded token (64 greedy tokens):");
+    // 64 greedy tokens after a 64-token prompt, fewer where the model's block_size is smaller.
+    const int pn = int(std::min<int64_t>(64, (model.config().block_size - 1) / 2));
+    const engine::OpProfile prof = engine::profileDecode(model, pn, pn);
+    std::printf("profile    ms per decoded token (%d greedy tokens):", pn);
     for (int op = 0; op < int(engine::Op::Count); ++op)
-        std::printf(" %s %.3f,", engine::opName(engine::Op(op)), 1e3 * prof.seconds[op] / 64.0);
-    std::printf(" thread sync %.3f (inside the products)\n", 1e3 * prof.syncSeconds / 64.0);
+        std::printf(" %s %.3f,", engine::opName(engine::Op(op)), 1e3 * prof.seconds[op] / double(pn));
+    std::printf(" thread sync %.3f (inside the products)\n", 1e3 * prof.syncSeconds / double(pn));
     if (!args.flag("no-bandwidth")) {
         const double bw = engine::measureCopyBandwidth(model.threads());
         const double rbw = engine::measureReadBandwidth(model.threads());

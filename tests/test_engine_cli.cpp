@@ -79,7 +79,12 @@ private slots:
         fails({"generate", model_, "--prompt", "x", "--max-tokens", "-5"}, "--max-tokens");
         fails({"generate", model_, "--prompt", "x", "--top-p", "1.5"}, "--top-p");
         fails({"generate", model_, "--prompt", "x", "--temperature", "abc"}, "--temperature");
-        fails({"generate", model_, "--prompt", "x", "--dtype", "q4_k"}, "--dtype");
+        fails({"generate", model_, "--prompt", "x", "--dtype", "q3_k"}, "--dtype");
+        fails({"bench", model_, "--kv-dtype", "q4_k"}, "--kv-dtype");
+        // q4_k on rows of 128 (not a multiple of 256) takes llama.cpp's fallback and says so.
+        Result k = runSwarm({"generate", model_, "--prompt", "x", "--max-tokens", "2", "--dtype", "q4_k"});
+        QVERIFY2(k.exitCode == 0, qPrintable(k.err));
+        QVERIFY2(k.err.contains("as llama.cpp does"), qPrintable(k.err));
         fails({"generate", model_, "--prompt", "x", "--engine", "gpu"}, "--engine");
         fails({"generate", model_, "--prompt", "x", "--engine", "torch", "--top-k", "5"}, "needs --engine cpu");
         const QString longPrompt = QString("word ").repeated(40);

@@ -191,7 +191,9 @@ distill::JobSpec specFrom(const Args& args) {
     return s;
 }
 
-distill::RunOptions runOptionsFrom(const Args& args, const distill::DistillJob& job) {
+// `sends`: this run has prompts to send. A job with none (every answer stored) needs no key, so
+// that it can be built or inspected again without the teacher's credentials.
+distill::RunOptions runOptionsFrom(const Args& args, const distill::DistillJob& job, bool sends) {
     distill::RunOptions o;
     o.concurrency = int(args.integer("concurrency", 4, 1, 256));
     o.maxRequests = args.integer("max-requests", 0, 0, 1LL << 50);
@@ -206,7 +208,7 @@ distill::RunOptions runOptionsFrom(const Args& args, const distill::DistillJob& 
     o.build = !args.flag("no-build");
     o.caCertPath = args.value("ca-cert");
     const distill::ApiKeySource key = keySourceFrom(args, job.keySource);
-    o.apiKey = distill::loadApiKey(key);
+    if (sends) o.apiKey = distill::loadApiKey(key);
     return o;
 }
 
@@ -270,8 +272,10 @@ int exitCodeFor(const std::string& stopReason) {
 }
 
 int runJob(ProjectStore& project, const distill::DistillJob& job, const Args& args, bool created) {
-    const distill::RunOptions o = runOptionsFrom(args, job);
-    if (o.apiKey.empty()) std::cerr << "swarm: no API key (none in SWARM_TEACHER_API_KEY or OPENAI_API_KEY): requests go without Authorization\n";
+    const distill::ItemCounts before = distill::DistillStore(project).counts(job.id);
+    const bool sends = before.pending + before.sending > 0 || (args.flag("retry-failed") && before.failed > 0);
+    const distill::RunOptions o = runOptionsFrom(args, job, sends);
+    if (sends && o.apiKey.empty()) std::cerr << "swarm: no API key (none in SWARM_TEACHER_API_KEY or OPENAI_API_KEY): requests go without Authorization\n";
     const Gpt2Tokenizer tok = Gpt2Tokenizer::bundled();
     distill::DistillCallbacks cb;
     cb.cancel = &gCancel;

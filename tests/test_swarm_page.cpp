@@ -356,7 +356,7 @@ private slots:
             ProjectStore store = ProjectStore::create(project);
             saveSwarm(store, SwarmDefinition::load(dir_ + "/swarm.json"));
         }
-        QCOMPARE(window.pageNames(), (QStringList{"datasets", "train", "evaluate", "playground", "swarm", "export"}));
+        QCOMPARE(window.pageNames(), (QStringList{"datasets", "train", "evaluate", "playground", "swarm", "export", "distill"}));
         QVERIFY(window.showPage("swarm"));
         QVERIFY(window.swarmPage() && window.swarmPage()->isVisibleTo(&window));
         QCOMPARE(window.findChild<SwarmPage*>("swarmPage"), window.swarmPage());

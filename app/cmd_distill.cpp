@@ -137,20 +137,6 @@ void refuseKeyOnCommandLine(const Argv& argv) {
                         "put it in an environment variable (--api-key-env NAME) or a file (--api-key-file FILE)");
 }
 
-std::vector<std::string> commaList(const std::string& text) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t end = std::min(text.find(',', start), text.size());
-        std::string item = text.substr(start, end - start);
-        while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-        while (!item.empty() && item.back() == ' ') item.pop_back();
-        if (!item.empty()) out.push_back(item);
-        start = end + 1;
-    }
-    return out;
-}
-
 distill::ApiKeySource keySourceFrom(const Args& args, const std::string& stored) {
     if (args.has("api-key-env") && args.has("api-key-file")) throw Error("give --api-key-env or --api-key-file, not both");
     if (args.has("api-key-env")) return distill::ApiKeySource{args.value("api-key-env"), ""};
@@ -176,7 +162,7 @@ distill::JobSpec specFrom(const Args& args) {
     const std::string task = args.value("task", "auto");
     s.taskAuto = task == "auto";
     if (!s.taskAuto) s.validation.task = distill::parseTask(task);
-    if (args.has("labels")) s.validation.labels = commaList(args.value("labels"));
+    if (args.has("labels")) s.validation.labels = distill::parseLabelList(args.value("labels"));
     if (args.has("json-schema")) s.validation.jsonSchema = distill::JsonSchema::load(args.value("json-schema")).schema();
     s.validation.minChars = size_t(args.integer("min-chars", 1, 0, 1 << 30));
     s.validation.maxChars = size_t(args.integer("max-chars", 0, 0, 1 << 30));

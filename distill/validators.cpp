@@ -300,4 +300,18 @@ Verdict AnswerValidator::check(const std::string& prompt, const std::string& raw
     return v;
 }
 
+std::vector<std::string> parseLabelList(const std::string& text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = std::min(text.find(',', start), text.size());
+        std::string item = text.substr(start, end - start);
+        while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+        while (!item.empty() && item.back() == ' ') item.pop_back();
+        if (!item.empty()) out.push_back(item);
+        start = end + 1;
+    }
+    return out;
+}
+
 } // namespace swarm::distill

@@ -58,6 +58,10 @@ struct ValidationSettings {
     void check() const;
 };
 
+// A label set as people type it: "billing, refund,other" -> {"billing", "refund", "other"}
+// (items trimmed of spaces, empty ones dropped).
+std::vector<std::string> parseLabelList(const std::string& text);
+
 struct Verdict {
     bool accepted = false;
     std::string reason;                // the code, when rejected

@@ -317,6 +317,8 @@ private slots:
         round.labels = {"a", "b"};
         round.maxChars = 9;
         QCOMPARE(ValidationSettings::fromJson(round.toJson()).toJson(), round.toJson());
+        QCOMPARE(parseLabelList(" billing, refund,,other , "), (std::vector<std::string>{"billing", "refund", "other"}));
+        QVERIFY(parseLabelList(" , ").empty());
     }
 };
 

@@ -33,7 +33,7 @@ distill::DistillJob jobToRun(ProjectStore& project, const DistillRequest& r, Dis
     if (spec.teacherUrl.empty()) throw Error("the teacher URL is empty (e.g. http://127.0.0.1:8080 or https://api.openai.com/v1)");
     if (spec.teacher.model.empty()) throw Error("the teacher model is empty: the model name sent with each request");
     if (spec.prompts.empty()) throw Error("no prompts: choose a prompt file or a dataset of the project");
-    if (!r.labels.empty()) spec.validation.labels = commaSeparated(r.labels);
+    if (!r.labels.empty()) spec.validation.labels = distill::parseLabelList(r.labels);
     if (!r.jsonSchemaPath.empty()) spec.validation.jsonSchema = distill::JsonSchema::load(r.jsonSchemaPath).schema();
     spec.keySource = r.key;
     const distill::PreparedJob p = distill::prepareJob(project, spec);
@@ -77,20 +77,6 @@ std::vector<distill::DistillItem> rejectedAndFailed(const distill::DistillStore&
     std::vector<distill::DistillItem> out = store.items(jobId, distill::ItemState::Rejected);
     for (distill::DistillItem& it : store.items(jobId, distill::ItemState::Failed)) out.push_back(std::move(it));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
-    return out;
-}
-
-std::vector<std::string> commaSeparated(const std::string& text) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t end = std::min(text.find(',', start), text.size());
-        std::string item = text.substr(start, end - start);
-        while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-        while (!item.empty() && item.back() == ' ') item.pop_back();
-        if (!item.empty()) out.push_back(item);
-        start = end + 1;
-    }
     return out;
 }
 

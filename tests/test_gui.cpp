@@ -5,6 +5,7 @@
 // A failure fails fast: each function checks what it needs from the earlier ones before waiting
 // on a job, waits only on jobs that started, and a modal dialog (a page's error box) is closed
 // and fails the function instead of blocking the event loop for good.
+#include "gui_test_util.h"
 #include "ui_stall_probe.h"
 
 #include "ui/datasets_page.h"
@@ -43,34 +44,7 @@
 
 using namespace swarm;
 using namespace swarm::ui;
-
-namespace {
-
-// Closes any modal dialog that opens and keeps its text: under the offscreen platform nobody
-// would click it, and its exec() would hold the test's event loop (and every QSignalSpy::wait
-// timeout) until CTest kills the process.
-class ModalDialogCloser {
-public:
-    ModalDialogCloser() {
-        timer_.setInterval(100);
-        QObject::connect(&timer_, &QTimer::timeout, [this] {
-            auto* dialog = qobject_cast<QDialog*>(QApplication::activeModalWidget());
-            if (!dialog) return;
-            auto* box = qobject_cast<QMessageBox*>(dialog);
-            closed_ << QString("%1: %2").arg(dialog->windowTitle(), box ? box->text() : QString("(dialog)"));
-            dialog->reject();
-        });
-        timer_.start();
-    }
-    // The dialogs closed since the last call.
-    QStringList takeClosed() { return std::exchange(closed_, {}); }
-
-private:
-    QTimer timer_;
-    QStringList closed_;
-};
-
-} // namespace
+using guitest::ModalDialogCloser;
 
 class TestGui : public QObject {
     Q_OBJECT

@@ -3,6 +3,7 @@
 // preset, and starts a run on the corpus (run.json: objective and corpus; the charts fed; the
 // validation perplexity recorded); a cancelled pre-training run resumes from the page to the end.
 // A project without datasets can still pre-train; without corpora it cannot.
+#include "gui_test_util.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
 
@@ -35,8 +36,7 @@ class TestTrainPagePretrain : public QObject {
     QTemporaryDir tmp_;
     QString project_, base_;
     std::unique_ptr<TrainPage> page_;
-    QStringList dialogs_;
-    QTimer dialogCloser_;
+    guitest::ModalDialogCloser dialogs_;   // a modal box (the page's error) would hold the event loop
 
     template <class W>
     W* child(const char* name) {
@@ -66,15 +66,6 @@ private slots:
         qputenv("XDG_CONFIG_HOME", tmp_.filePath("config").toUtf8());
         QCoreApplication::setOrganizationName("swarm-workbench-test");
         QSettings().setValue("paths/runs", tmp_.filePath("runs"));
-        // A modal box (the page's error) would hold the event loop: closed and kept.
-        dialogCloser_.setInterval(100);
-        connect(&dialogCloser_, &QTimer::timeout, this, [this] {
-            if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
-                dialogs_ << box->text();
-                box->reject();
-            }
-        });
-        dialogCloser_.start();
 
         project_ = tmp_.filePath("p.swarm");
         base_ = tmp_.filePath("base");
@@ -90,7 +81,8 @@ private slots:
         page_->setBaseModel(base_);
     }
     void cleanup() {
-        QVERIFY2(dialogs_.isEmpty(), qPrintable("a message box opened: " + dialogs_.join("; ")));
+        const QStringList closed = dialogs_.takeClosed();
+        QVERIFY2(closed.isEmpty(), qPrintable("a message box opened: " + closed.join("; ")));
     }
     void cleanupTestCase() { page_.reset(); }
 

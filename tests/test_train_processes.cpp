@@ -3,6 +3,7 @@
 // with every step on the charts, and finishes with its metrics and a manifest that says 2 ranks;
 // Cancel stops both ranks with a checkpoint and leaves no child process; a swarm program that is
 // not there is one clear line and creates no run. Skipped when LibTorch has no Gloo.
+#include "gui_test_util.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
 
@@ -58,8 +59,7 @@ class TestTrainProcesses : public QObject {
     QTemporaryDir tmp_;
     QString project_, base_;
     std::unique_ptr<TrainPage> page_;
-    QStringList dialogs_;
-    QTimer dialogCloser_;
+    guitest::ModalDialogCloser dialogs_;   // a modal box (the page's error) would hold the event loop
 
     template <class W>
     W* child(const char* name) {
@@ -82,15 +82,6 @@ private slots:
         qputenv("XDG_CONFIG_HOME", tmp_.filePath("config").toUtf8());
         QCoreApplication::setOrganizationName("swarm-workbench-test");
         QSettings().setValue("paths/runs", tmp_.filePath("runs"));
-        // A modal box (the page's error) would hold the event loop: closed and kept.
-        dialogCloser_.setInterval(100);
-        connect(&dialogCloser_, &QTimer::timeout, this, [this] {
-            if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
-                dialogs_ << box->text();
-                box->reject();
-            }
-        });
-        dialogCloser_.start();
 
         project_ = tmp_.filePath("p.swarm");
         base_ = tmp_.filePath("base");
@@ -117,7 +108,8 @@ private slots:
         page_->controller()->setSwarmCli(SWARM_CLI);
     }
     void cleanup() {
-        QVERIFY2(dialogs_.isEmpty(), qPrintable("a message box opened: " + dialogs_.join("; ")));
+        const QStringList closed = dialogs_.takeClosed();
+        QVERIFY2(closed.isEmpty(), qPrintable("a message box opened: " + closed.join("; ")));
     }
     void cleanupTestCase() { page_.reset(); }
 

@@ -1,6 +1,7 @@
 #include "serve/swarm.h"
 
 #include "core/error.h"
+#include "core/hf_hub.h"
 
 #include <algorithm>
 #include <chrono>
@@ -82,9 +83,22 @@ struct FieldReader {
     }
 };
 
+// A model path relative to the definition's folder; org/name[@rev] with no such local path stays a
+// Hugging Face repo id (resolved when the model is loaded: localModel).
 std::string resolvePath(const std::string& p, const std::string& baseDir) {
     if (baseDir.empty() || p.empty() || fs::path(p).is_absolute()) return p;
-    return (fs::path(baseDir) / p).lexically_normal().string();
+    const fs::path local = (fs::path(baseDir) / p).lexically_normal();
+    std::error_code ec;
+    if (!fs::exists(local, ec) && hub::looksLikeRepoId(p)) return p;
+    return local.string();
+}
+
+// The folder or file to load: a repo id through the standard Hugging Face cache (downloaded into
+// it when missing and not offline).
+std::string localModel(const std::string& model) {
+    std::error_code ec;
+    if (fs::exists(model, ec) || !hub::looksLikeRepoId(model)) return model;
+    return hub::resolveModel(hub::parseRepoId(model, hub::RepoType::Model), hub::hubOptionsFromEnvironment()).dir;
 }
 
 void checkTemplate(const FieldReader& r, const std::string& text, const std::string& field) {
@@ -261,7 +275,7 @@ const SpecialistDef* SwarmDefinition::specialist(const std::string& label) const
 // Swarm
 
 Swarm::Swarm(SwarmDefinition def) : def_(std::move(def)) {
-    router_ = engine::Model::load(def_.router.model, loadOptions(def_.router.dtype, def_.threads));
+    router_ = engine::Model::load(localModel(def_.router.model), loadOptions(def_.router.dtype, def_.threads));
     routerPrompt_ = TextTemplate::parse(def_.router.prompt);
     labels_ = def_.routeLabels();
     for (const std::string& l : labels_) {
@@ -346,7 +360,7 @@ std::shared_ptr<const engine::Model> Swarm::specialistModel(const std::string& l
             std::rotate(lru_.begin(), lru_.begin() + std::ptrdiff_t(i), lru_.begin() + std::ptrdiff_t(i) + 1);
             return lru_.front().model;
         }
-    auto model = std::make_shared<const engine::Model>(engine::Model::load(def.model, loadOptions(def.dtype, def_.threads)));
+    auto model = std::make_shared<const engine::Model>(engine::Model::load(localModel(def.model), loadOptions(def.dtype, def_.threads)));
     ++loads_;
     lru_.insert(lru_.begin(), Loaded{label, model, modelBytes(*model)});
     if (def_.memoryBudgetBytes > 0) {

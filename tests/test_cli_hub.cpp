@@ -125,6 +125,27 @@ private slots:
         ::unsetenv("HF_HUB_OFFLINE");
     }
 
+    // A swarm definition names its models by repo id as well as by path.
+    void swarmDefinitionByRepoId() {
+        const std::string def = path("hub-swarm.json");
+        {
+            std::ofstream f(def);
+            f << "{\"name\": \"hub\", \"router\": {\"model\": \"org/tiny-eve\"}, "
+                 "\"specialists\": {\"sql\": {\"model\": \"org/tiny-eve\", \"max_tokens\": 4}}}";
+        }
+        Result r = runSwarm({"swarm", "run", q(def), "--input", "How many users?"});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("sql"), qPrintable(r.out));
+        {
+            std::ofstream f(def);
+            f << "{\"name\": \"hub\", \"router\": {\"model\": \"org/no-such-model\"}, "
+                 "\"specialists\": {\"sql\": {\"model\": \"org/tiny-eve\"}}}";
+        }
+        r = runSwarm({"swarm", "run", q(def), "--input", "How many users?"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("org/no-such-model"), qPrintable(r.err));
+    }
+
     void cleanupTestCase() { server_.reset(); }
 };
 

@@ -2,7 +2,7 @@
 // The swarm: a router specialist that classifies each request, and a table label -> specialist
 // that answers it. Torch-free, on the CPU engine.
 //
-// Definition (JSON; model paths relative to the file's folder):
+// Definition (JSON; model paths relative to the file's folder, or Hugging Face repo ids org/name[@rev]):
 //   {
 //     "name": "support",
 //     "router": {"model": "router/", "prompt": "User: {input}\nAssistant:",

@@ -9,6 +9,8 @@
 //   Q8_0 x Q8:     AVX-512 4 x 4, AVX2 4 x 2, one 32-value block (one ymm) per step. AVX2 goes
 //                  through the sign trick (|w| as unsigned times sign(w)*x as signed, maddubs +
 //                  madd); AVX-512 VNNI through an offset (dpbusd on w + 128, see tileQ8Avx512).
+//   other blocks:  AVX-512 4 x 4 (two groups of 32 per zmm), AVX2 4 x 2, straight from the packed
+//                  blocks (see tileQuantAvx2).
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as merge sources and then warn about them
 // (GCC bug 105593, fixed in 13); the warnings point into the system headers.
@@ -27,6 +29,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #define SW_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SW_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
@@ -256,27 +259,35 @@ SW_AVX2 void quantizeQ8AAvx2(const float* x, BlockQ8A* y, int64_t n) {
     }
 }
 
-// Unpacked weights (unpack.h) x Q8 activations. Per chunk of 8 groups each of the RB rows is
-// unpacked once into L1 and feeds TB tokens; per group and (row, token) one maddubs + madd gives
-// the 8 int32 lanes (lanes 0-3 sum elements 0..15, lanes 4-7 elements 16..31), scaled by the
-// half scales times dx; the mins times the activation sums are two more FMAs per chunk.
-// unpack.h's unpackRow with SSE/AVX2: the blocks of 32 with 4 or 5 bits (high bits spread to bytes
-// as llama.cpp's bytes_from_bits_32) and the k-quant super-blocks (Q4_K, Q5_K, Q6_K, always whole
-// chunks of 8 groups), scales through F16C. Inlined into the AVX2 and the AVX-512 tiles alike.
-SW_AVX2 inline __attribute__((always_inline)) void unpackBlock32Avx2(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i m4 = _mm_set1_epi8(15);
-    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+// The other block types x Q8 activations, computed on the packed blocks. A tile of RB rows and TB
+// tokens walks the row a chunk of 8 groups of 32 at a time (one k-quant super-block, or 8 blocks
+// of 32). Per chunk and row the scales are decoded once into a vector (8 group scales, or Q6_K's
+// 16 half scales: the 6-bit Q4_K/Q5_K scales with shifts and masks on 32-bit words, the halves
+// through F16C), multiplied by the tokens' 8 activation scales and kept in L1; per group the
+// levels (unsigned, 0..63) are cut from the packed bytes in a register, dotted with the Q8
+// activations (AVX2: maddubs + madd, VNNI: dpbusd; lanes 0-3 cover elements 0..15, 4-7 16..31),
+// converted and multiplied by the group's scale broadcast from L1. Offsets (Q4_0's -8, Q5_0's
+// -16, Q6_K's -32) and mins (Q5_1, Q4_K, Q5_K) meet the activation sums once per chunk. The
+// unpack-to-L1 form of unpack.h that this replaced spent its time storing and reloading levels
+// and on scalar scale decoding: Q4_K ran at 7-8 GB/s from L2 where Q8_0 ran at 22-26.
+
+// Levels of one block of 32 of the 4- and 5-bit types: 16 bytes of nibbles (low nibbles are
+// elements 0..15) and, for Q5, 32 high bits (qh, else nullptr), spread to bytes as llama.cpp's
+// bytes_from_bits_32.
+SW_AVX2 inline __attribute__((always_inline)) __m256i levels32Avx2(const uint8_t* qs, const uint8_t* qh) {
+    // Both halves of the ymm get the 16 bytes; the upper one shifted by 4 (per 32-bit lane).
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(b, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
     if (qh) {
-        uint32_t x;
-        std::memcpy(&x, qh, 4);
+        uint32_t bits;
+        std::memcpy(&bits, qh, 4);
         const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-        __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x)), shuf);
+        __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(bits)), shuf);
         bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
         bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));          // 0xff where the bit is set
         q = _mm256_or_si256(q, _mm256_and_si256(bytes, _mm256_set1_epi8(16)));
     }
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out), q);
+    return q;
 }
 
 // Bits 4..5 of Q6_K levels from the 2-bit pairs at `shift` of each qh byte.
@@ -284,80 +295,162 @@ SW_AVX2 inline __attribute__((always_inline)) __m256i q6High(__m256i qh, int shi
     return _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(3)), 4);
 }
 
+template <WType T> struct BlockOf;
+template <> struct BlockOf<WType::Q4_0> { using type = BlockQ4_0; };
+template <> struct BlockOf<WType::Q5_0> { using type = BlockQ5_0; };
+template <> struct BlockOf<WType::Q5_1> { using type = BlockQ5_1; };
+template <> struct BlockOf<WType::Q4_K> { using type = BlockQ4_K; };
+template <> struct BlockOf<WType::Q5_K> { using type = BlockQ5_K; };
+template <> struct BlockOf<WType::Q6_K> { using type = BlockQ6_K; };
+
+constexpr bool isKQuant(WType t) { return t == WType::Q4_K || t == WType::Q5_K || t == WType::Q6_K; }
+// Scales per chunk: one per group, Q6_K one per half of 16.
+template <WType T> constexpr int kChunkScales = T == WType::Q6_K ? 16 : 8;
+// Types whose offset is a multiple of the scale (value = scale * (q - offset)); the others carry a min.
+template <WType T> constexpr float kLevelOffset = T == WType::Q4_0 ? 8.0f : T == WType::Q5_0 ? 16.0f : T == WType::Q6_K ? 32.0f : 0.0f;
+
+// The token side of a chunk, shared by the tile's rows: scales per group (per half for Q6_K, each
+// group's twice) and the activation sums, times -offset for the offset types, else times dx.
 template <WType T>
-SW_AVX2 inline __attribute__((always_inline)) void unpackRowX86(const uint8_t* row, int64_t g0, int ng, Unpacked& u) {
-    if constexpr (T == WType::Q4_0 || T == WType::Q5_0 || T == WType::Q5_1) {
-        using Block = std::conditional_t<T == WType::Q4_0, BlockQ4_0, std::conditional_t<T == WType::Q5_0, BlockQ5_0, BlockQ5_1>>;
-        if (ng < kUnpackGroups) {
-            std::memset(u.q[ng], 0, size_t(kUnpackGroups - ng) * kQK);
-            for (int g = ng; g < kUnpackGroups; ++g) u.scale[g][0] = u.scale[g][1] = u.min[g][0] = u.min[g][1] = 0.0f;
+struct ChunkActs {
+    alignas(32) float dx[kChunkScales<T>];
+    alignas(32) float sums[kChunkScales<T>];
+};
+
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) void chunkActs(const BlockQ8A* xb, int ng, ChunkActs<T>& a) {
+    for (int g = 0; g < kUnpackGroups; ++g) {
+        const float d = g < ng ? xb[g].d : 0.0f;
+        const int s0 = g < ng ? xb[g].sum[0] : 0, s1 = g < ng ? xb[g].sum[1] : 0;
+        if constexpr (T == WType::Q6_K) {
+            a.dx[2 * g] = a.dx[2 * g + 1] = d;
+            a.sums[2 * g] = -kLevelOffset<T> * float(s0);
+            a.sums[2 * g + 1] = -kLevelOffset<T> * float(s1);
+        } else {
+            a.dx[g] = d;
+            a.sums[g] = kLevelOffset<T> != 0.0f ? -kLevelOffset<T> * float(s0 + s1) : d * float(s0 + s1);
         }
-        const Block* b = reinterpret_cast<const Block*>(row) + g0;
-        for (int g = 0; g < ng; ++g) {
-            const float d = _cvtsh_ss(b[g].d);
-            u.scale[g][0] = u.scale[g][1] = d;
-            if constexpr (T == WType::Q4_0) {
-                u.min[g][0] = u.min[g][1] = -8.0f * d;
-                unpackBlock32Avx2(b[g].qs, nullptr, u.q[g]);
-            } else {
-                if constexpr (T == WType::Q5_0) u.min[g][0] = u.min[g][1] = -16.0f * d;
-                else u.min[g][0] = u.min[g][1] = _cvtsh_ss(b[g].m);
-                unpackBlock32Avx2(b[g].qs, b[g].qh, u.q[g]);
-            }
-        }
-    } else if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
-        using Block = std::conditional_t<T == WType::Q4_K, BlockQ4_K, BlockQ5_K>;
-        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
-        const float d = _cvtsh_ss(b.d), dmin = _cvtsh_ss(b.dmin);
-        for (int j = 0; j < kUnpackGroups; ++j) {
-            uint8_t sc, mn;
-            gguf::kScaleMin(b.scales, j, sc, mn);
-            u.scale[j][0] = u.scale[j][1] = d * float(sc);
-            u.min[j][0] = u.min[j][1] = -(dmin * float(mn));
-        }
-        const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-        __m256i qh = _mm256_setzero_si256();
-        if constexpr (T == WType::Q5_K) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
-        for (int c = 0; c < kUnpackGroups / 2; ++c) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + c * kQK));
-            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if constexpr (T == WType::Q5_K) {   // bit j of qh[l] is bit 4 of level l of group j
-                const __m256i hl = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-                const __m256i hh = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(hl, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(hh, 4));
-            }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[2 * c]), lo);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[2 * c + 1]), hi);
-        }
-    } else if constexpr (T == WType::Q6_K) {
-        const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(row)[g0 / kUnpackGroups];
-        const float d = _cvtsh_ss(b.d);
-        const __m256i m4 = _mm256_set1_epi8(15);
-        for (int h = 0; h < 2; ++h) {   // group 4h + k: the k-th run of 32 of half h (see BlockQ6_K)
-            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 0]), _mm256_or_si256(_mm256_and_si256(l0, m4), q6High(qh, 0)));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 1]), _mm256_or_si256(_mm256_and_si256(l1, m4), q6High(qh, 2)));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 2]),
-                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), q6High(qh, 4)));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(u.q[4 * h + 3]),
-                               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), q6High(qh, 6)));
-            for (int k = 0; k < 4; ++k)
-                for (int sidx = 0; sidx < 2; ++sidx) {
-                    const float scale = d * float(b.scales[8 * h + 2 * k + sidx]);
-                    u.scale[4 * h + k][sidx] = scale;
-                    u.min[4 * h + k][sidx] = -32.0f * scale;
-                }
-        }
-    } else {
-        unpackRow<T>(row, g0, ng, u);
     }
 }
 
+// A row's scales for one chunk: scale[0] (Q6_K: scale[0..1], per half) and, for the min types, min.
+struct ChunkScales {
+    __m256 scale[2];
+    __m256 min;
+};
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block (gguf::kScaleMin, on 32-bit words).
+SW_AVX2 inline __attribute__((always_inline)) void kScalesMins(const uint8_t* scales, __m256i& sc, __m256i& mn) {
+    uint32_t u[3];
+    std::memcpy(u, scales, sizeof u);
+    const uint32_t sc03 = u[0] & 0x3f3f3f3fu, mn03 = u[1] & 0x3f3f3f3fu;
+    const uint32_t sc47 = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
+    const uint32_t mn47 = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
+    sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(uint64_t(sc03) | (uint64_t(sc47) << 32))));
+    mn = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(uint64_t(mn03) | (uint64_t(mn47) << 32))));
+}
+
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) ChunkScales chunkScales(const uint8_t* row, int64_t g0, int ng) {
+    using Block = typename BlockOf<T>::type;
+    ChunkScales s;
+    if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        __m256i sc, mn;
+        kScalesMins(b.scales, sc, mn);
+        s.scale[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(sc), _mm256_set1_ps(_cvtsh_ss(b.d)));
+        s.min = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), _mm256_set1_ps(-_cvtsh_ss(b.dmin)));
+    } else if constexpr (T == WType::Q6_K) {
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
+        s.scale[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d);
+        s.scale[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d);
+    } else {
+        // One gather of each block's first 4 bytes: d, and m for Q5_1 (stores of the halves to a
+        // buffer read back as a vector stalled on store forwarding). Lanes past ng read nothing.
+        const int* first = reinterpret_cast<const int*>(row + size_t(g0) * sizeof(Block));
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(ng), lane);
+        const __m256i v = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), first,
+                                                      _mm256_mullo_epi32(lane, _mm256_set1_epi32(int(sizeof(Block)))), mask, 1);
+        const __m256i low16 = _mm256_set1_epi32(0xffff);
+        const __m256i d = _mm256_and_si256(v, low16);
+        s.scale[0] = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1)));
+        if constexpr (T == WType::Q5_1) {
+            const __m256i m = _mm256_srli_epi32(v, 16);
+            s.min = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1)));
+        }
+    }
+    return s;
+}
+
+// The levels of group g of the chunk at g0 (k-quants: g0's super-block; qh: its Q5_K high bits).
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) __m256i groupLevels(const uint8_t* row, int64_t g0, int g, __m256i qh) {
+    using Block = typename BlockOf<T>::type;
+    if constexpr (T == WType::Q4_0) {
+        return levels32Avx2(reinterpret_cast<const Block*>(row)[g0 + g].qs, nullptr);
+    } else if constexpr (T == WType::Q5_0 || T == WType::Q5_1) {
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 + g];
+        return levels32Avx2(b.qs, b.qh);
+    } else if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
+        // Bytes 32c..32c+31 hold group 2c in their low nibbles and group 2c + 1 in their high ones.
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + (g / 2) * kQK));
+        __m256i q = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
+        if constexpr (T == WType::Q5_K)   // bit g of qh[l] is bit 4 of level l of group g
+            q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(g)), _mm256_set1_epi8(1)), 4));
+        return q;
+    } else {
+        // Group 4h + k: the k-th run of 32 of half h (see BlockQ6_K).
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const int h = g / 4, k = g % 4;
+        const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32 * (k % 2)));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+        const __m256i lo = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(15));
+        return _mm256_or_si256(lo, q6High(hb, 2 * k));
+    }
+}
+
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) __m256i chunkHighBits(const uint8_t* row, int64_t g0) {
+    if constexpr (T == WType::Q5_K)
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ5_K*>(row)[g0 / kUnpackGroups].qh));
+    else
+        return _mm256_setzero_si256();
+}
+
+// The combined scales of (row, token) for a chunk, stored for broadcasting: cs = scale * dx; the
+// offsets or mins times the activation sums go straight into the accumulator.
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) __m256 combineScales(const ChunkScales& s, const ChunkActs<T>& a, float* cs, __m256 acc) {
+    const __m256 c0 = _mm256_mul_ps(s.scale[0], _mm256_load_ps(a.dx));
+    _mm256_store_ps(cs, c0);
+    if constexpr (T == WType::Q6_K) {
+        const __m256 c1 = _mm256_mul_ps(s.scale[1], _mm256_load_ps(a.dx + 8));
+        _mm256_store_ps(cs + 8, c1);
+        acc = _mm256_fmadd_ps(c0, _mm256_load_ps(a.sums), acc);
+        return _mm256_fmadd_ps(c1, _mm256_load_ps(a.sums + 8), acc);
+    } else if constexpr (kLevelOffset<T> != 0.0f) {
+        return _mm256_fmadd_ps(c0, _mm256_load_ps(a.sums), acc);
+    } else {
+        return _mm256_fmadd_ps(s.min, _mm256_load_ps(a.sums), acc);
+    }
+}
+
+// Group g's scale in the 8 lanes of its dot product (Q6_K: lanes 0-3 the first half's).
+template <WType T>
+SW_AVX2 inline __attribute__((always_inline)) __m256 groupScale(const float* cs, int g) {
+    if constexpr (T == WType::Q6_K)
+        return _mm256_set_m128(_mm_broadcast_ss(cs + 2 * g + 1), _mm_broadcast_ss(cs + 2 * g));
+    else
+        return _mm256_broadcast_ss(cs + g);
+}
+
 template <WType T, int RB, int TB>
-SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
+SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, const ChunkActs<T>* acts, int64_t chunks, int j0,
+                           float* y, int64_t ldy) {
     const uint8_t* wr[RB];
     const BlockQ8A* xr[TB];
     for (int r = 0; r < RB; ++r) wr[r] = w.row(r0 + r);
@@ -367,40 +460,35 @@ SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float
         for (int t = 0; t < TB; ++t) acc[r][t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t groups = w.cols / kQK;
-    const size_t chunkBytes = rowBytes(T, int64_t(kUnpackGroups) * kQK);
-    Unpacked u[RB];
-    alignas(32) float xs[TB][2 * kUnpackGroups];
+    constexpr size_t chunkBytes = isKQuant(T) ? sizeof(typename BlockOf<T>::type) : kUnpackGroups * sizeof(typename BlockOf<T>::type);
+    alignas(32) float cs[RB][TB][kChunkScales<T>];
 
     for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
-        const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        const int ng = isKQuant(T) ? kUnpackGroups : int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        const ChunkActs<T>* ca = acts + g0 / kUnpackGroups;
+        __m256i qh[RB];
+#pragma GCC unroll 4
         for (int r = 0; r < RB; ++r) {
             const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
+            #pragma GCC unroll 4
             for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
-            unpackRowX86<T>(wr[r], g0, ng, u[r]);
+            const ChunkScales s = chunkScales<T>(wr[r], g0, ng);
+#pragma GCC unroll 4
+            for (int t = 0; t < TB; ++t) acc[r][t] = combineScales<T>(s, ca[(j0 + t) * chunks], cs[r][t], acc[r][t]);
+            qh[r] = chunkHighBits<T>(wr[r], g0);
         }
-        for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
-        for (int r = 0; r < RB; ++r)
-            for (int t = 0; t < TB; ++t) {
-                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[0][0]), _mm256_load_ps(xs[t]), acc[r][t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[4][0]), _mm256_load_ps(xs[t] + 8), acc[r][t]);
-            }
+#pragma GCC unroll 8
         for (int g = 0; g < ng; ++g) {
             __m256i xq[TB];
-            float dx[TB];
-            for (int t = 0; t < TB; ++t) {
-                xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
-                dx[t] = xr[t][g0 + g].d;
-            }
+#pragma GCC unroll 4
+            for (int t = 0; t < TB; ++t) xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
+#pragma GCC unroll 4
             for (int r = 0; r < RB; ++r) {
-                const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(u[r].q[g]));
+                const __m256i q = groupLevels<T>(wr[r], g0, g, qh[r]);
+#pragma GCC unroll 4
                 for (int t = 0; t < TB; ++t) {
                     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq[t]), ones);
-                    __m256 sv;
-                    if constexpr (T == WType::Q6_K)
-                        sv = _mm256_set_m128(_mm_set1_ps(u[r].scale[g][1] * dx[t]), _mm_set1_ps(u[r].scale[g][0] * dx[t]));
-                    else
-                        sv = _mm256_set1_ps(u[r].scale[g][0] * dx[t]);
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sv, acc[r][t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), groupScale<T>(cs[r][t], g), acc[r][t]);
                 }
             }
         }
@@ -413,19 +501,37 @@ SW_AVX2 void tileQuantAvx2(const Mat& w, int64_t r0, const Act& x, int j0, float
             for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = hsum256(acc[r][t]);
     }
 }
+// The token side of every chunk of the n activation rows, computed once per product call (the
+// tiles of all its rows share it), in a buffer of the calling thread that only grows.
+template <WType T>
+SW_AVX2 const ChunkActs<T>* rowActs(const Act& x, int n, int64_t cols, int64_t& chunks) {
+    thread_local std::vector<ChunkActs<T>> buffer;
+    const int64_t groups = cols / kQK;
+    chunks = (groups + kUnpackGroups - 1) / kUnpackGroups;
+    if (buffer.size() < size_t(chunks) * size_t(n)) buffer.resize(size_t(chunks) * size_t(n));
+    for (int j = 0; j < n; ++j) {
+        const BlockQ8A* xb = reinterpret_cast<const BlockQ8A*>(x.row(j));
+        for (int64_t c = 0; c < chunks; ++c)
+            chunkActs<T>(xb + c * kUnpackGroups, int(std::min<int64_t>(kUnpackGroups, groups - c * kUnpackGroups)),
+                         buffer[size_t(j * chunks + c)]);
+    }
+    return buffer.data();
+}
 
 template <WType T>
 SW_AVX2 void gemmQuantAvx2(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    int64_t chunks = 0;
+    const ChunkActs<T>* acts = rowActs<T>(x, n, w.cols, chunks);
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         int j = 0;
-        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 4, 2>(w, r, x, j, y, ldy);
-        for (; j < n; ++j) tileQuantAvx2<T, 4, 1>(w, r, x, j, y, ldy);
+        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 4, 2>(w, r, x, acts, chunks, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx2<T, 4, 1>(w, r, x, acts, chunks, j, y, ldy);
     }
     for (; r < r1; ++r) {
         int j = 0;
-        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 1, 2>(w, r, x, j, y, ldy);
-        for (; j < n; ++j) tileQuantAvx2<T, 1, 1>(w, r, x, j, y, ldy);
+        for (; j + 2 <= n; j += 2) tileQuantAvx2<T, 1, 2>(w, r, x, acts, chunks, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx2<T, 1, 1>(w, r, x, acts, chunks, j, y, ldy);
     }
 }
 
@@ -660,76 +766,162 @@ SW_AVX512 void quantizeQ8AAvx512(const float* x, BlockQ8A* y, int64_t n) {
     }
 }
 
-// As tileQuantAvx2, with one VNNI dpbusd (unsigned levels x signed activations) per group.
+// groupLevels with AVX-512BW: Q5_0 / Q5_1 high bits straight from a mask register (one masked add
+// instead of the five-instruction byte spreading).
+template <WType T>
+SW_AVX512 inline __attribute__((always_inline)) __m256i groupLevelsAvx512(const uint8_t* row, int64_t g0, int g, __m256i qh) {
+    if constexpr (T == WType::Q5_0 || T == WType::Q5_1) {
+        const typename BlockOf<T>::type& b = reinterpret_cast<const typename BlockOf<T>::type*>(row)[g0 + g];
+        uint32_t bits;
+        std::memcpy(&bits, b.qh, 4);
+        const __m256i q = levels32Avx2(b.qs, nullptr);
+        return _mm256_mask_add_epi8(q, __mmask32(bits), q, _mm256_set1_epi8(16));
+    } else {
+        return groupLevels<T>(row, g0, g, qh);
+    }
+}
+
+// AVX-512 takes the groups of a chunk two at a time in a zmm (lanes 0-7 group g, 8-15 group
+// g + 1): one dpbusd, one conversion and one FMA per 64 weights and token. On this workbench's
+// CPU (AMD EPYC, full-width 512-bit units) that ran the k-quants 1.3-1.5x faster than the same
+// tile on ymm. A Q4_K/Q5_K pair is the low and high nibbles of the same 32 bytes; a Q6_K pair two
+// runs of 32 that share their high-bit bytes; the blocks of 32 go in one per half.
+template <WType T>
+SW_AVX512 inline __attribute__((always_inline)) __m512i pairLevelsAvx512(const uint8_t* row, int64_t g0, int g, bool second, __m256i qh) {
+    using Block = typename BlockOf<T>::type;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    if constexpr (T == WType::Q4_K || T == WType::Q5_K) {
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + (g / 2) * kQK)));
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), m4);
+        if constexpr (T == WType::Q5_K) {   // bit g of qh[l] is bit 4 of level l of group g
+            const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(short(g)), _mm256_set1_epi16(short(g + 1)), 1);
+            const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(qh), shift), _mm512_set1_epi8(1));
+            q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 4));
+        }
+        return q;
+    } else if constexpr (T == WType::Q6_K) {
+        // Groups 4h + k and 4h + k + 1 (k = 0 or 2): the 64 bytes of ql of half h, low or high
+        // nibbles; high bits from the same 32 qh bytes at shifts 2k and 2k + 2.
+        const Block& b = reinterpret_cast<const Block*>(row)[g0 / kUnpackGroups];
+        const int h = g / 4, k = g % 4;
+        const __m512i l = _mm512_loadu_si512(b.ql + 64 * h);
+        const __m512i lo = _mm512_and_si512(k ? _mm512_srli_epi16(l, 4) : l, m4);
+        const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * k)), _mm256_set1_epi16(short(2 * k + 2)), 1);
+        const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+        const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hq, shift), _mm512_set1_epi8(3)), 4);
+        return _mm512_or_si512(lo, hi);
+    } else {
+        // 128-bit lanes: nibbles of block g (low, high), then of block g + 1; Q5 high bits of both
+        // blocks as one 64-bit mask.
+        const Block* b = reinterpret_cast<const Block*>(row) + g0 + g;
+        const __m128i qa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
+        const __m128i qb = second ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)) : _mm_setzero_si128();
+        const __m512i two = _mm512_castsi256_si512(_mm256_set_m128i(qb, qa));
+        const __m512i v = _mm512_shuffle_i64x2(two, two, 0x50);   // lanes a, a, b, b
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), m4);
+        if constexpr (T == WType::Q5_0 || T == WType::Q5_1) {
+            uint32_t ha, hb = 0;
+            std::memcpy(&ha, b[0].qh, 4);
+            if (second) std::memcpy(&hb, b[1].qh, 4);
+            q = _mm512_mask_add_epi8(q, __mmask64(uint64_t(ha) | (uint64_t(hb) << 32)), q, _mm512_set1_epi8(16));
+        }
+        return q;
+    }
+}
+
 template <WType T, int RB, int TB>
-SW_AVX512 void tileQuantAvx512(const Mat& w, int64_t r0, const Act& x, int j0, float* y, int64_t ldy) {
+SW_AVX512 void tileQuantAvx512(const Mat& w, int64_t r0, const Act& x, const ChunkActs<T>* acts, int64_t chunks, int j0,
+                               float* y, int64_t ldy) {
+    using Block = typename BlockOf<T>::type;
     const uint8_t* wr[RB];
     const BlockQ8A* xr[TB];
     for (int r = 0; r < RB; ++r) wr[r] = w.row(r0 + r);
     for (int t = 0; t < TB; ++t) xr[t] = reinterpret_cast<const BlockQ8A*>(x.row(j0 + t));
-    __m256 acc[RB][TB];
+    __m512 acc[RB][TB];
     for (int r = 0; r < RB; ++r)
-        for (int t = 0; t < TB; ++t) acc[r][t] = _mm256_setzero_ps();
+        for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_setzero_ps();
     const int64_t groups = w.cols / kQK;
-    const size_t chunkBytes = rowBytes(T, int64_t(kUnpackGroups) * kQK);
-    Unpacked u[RB];
-    alignas(32) float xs[TB][2 * kUnpackGroups];
+    constexpr size_t chunkBytes = isKQuant(T) ? sizeof(Block) : kUnpackGroups * sizeof(Block);
+    __m512 cs[RB][TB];
 
     for (int64_t g0 = 0; g0 < groups; g0 += kUnpackGroups) {
-        const int ng = int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        const int ng = isKQuant(T) ? kUnpackGroups : int(std::min<int64_t>(kUnpackGroups, groups - g0));
+        const ChunkActs<T>* ca = acts + g0 / kUnpackGroups;
+        __m256i qh[RB];
+#pragma GCC unroll 4
         for (int r = 0; r < RB; ++r) {
             const uint8_t* chunk = wr[r] + size_t(g0 / kUnpackGroups) * chunkBytes;
+#pragma GCC unroll 4
             for (size_t o = 0; o < chunkBytes; o += 64) prefetchAhead(chunk + o);
-            unpackRowX86<T>(wr[r], g0, ng, u[r]);
+            const ChunkScales s = chunkScales<T>(wr[r], g0, ng);
+#pragma GCC unroll 4
+            for (int t = 0; t < TB; ++t) {
+                const ChunkActs<T>& a = ca[(j0 + t) * chunks];
+                const __m256 c0 = _mm256_mul_ps(s.scale[0], _mm256_load_ps(a.dx));
+                __m256 part;
+                if constexpr (T == WType::Q6_K) {
+                    const __m256 c1 = _mm256_mul_ps(s.scale[1], _mm256_load_ps(a.dx + 8));
+                    cs[r][t] = _mm512_insertf32x8(_mm512_castps256_ps512(c0), c1, 1);
+                    part = _mm256_fmadd_ps(c1, _mm256_load_ps(a.sums + 8), _mm256_mul_ps(c0, _mm256_load_ps(a.sums)));
+                } else {
+                    cs[r][t] = _mm512_castps256_ps512(c0);   // only lanes 0-7 are ever selected
+                    part = _mm256_mul_ps(kLevelOffset<T> != 0.0f ? c0 : s.min, _mm256_load_ps(a.sums));
+                }
+                acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_insertf32x8(_mm512_setzero_ps(), part, 0));
+            }
+            qh[r] = chunkHighBits<T>(wr[r], g0);
         }
-        for (int t = 0; t < TB; ++t) scaledSums(xr[t] + g0, ng, xs[t]);
-        for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g += 2) {
+            const bool second = g + 1 < ng;
+            __m512i xq[TB];
+#pragma GCC unroll 4
             for (int t = 0; t < TB; ++t) {
-                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[0][0]), _mm256_load_ps(xs[t]), acc[r][t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_load_ps(&u[r].min[4][0]), _mm256_load_ps(xs[t] + 8), acc[r][t]);
+                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
+                const __m256i b = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g + 1].qs)) : _mm256_setzero_si256();
+                xq[t] = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
             }
-        for (int g = 0; g < ng; ++g) {
-            __m256i xq[TB];
-            float dx[TB];
-            for (int t = 0; t < TB; ++t) {
-                xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][g0 + g].qs));
-                dx[t] = xr[t][g0 + g].d;
-            }
+            // The scales of groups g and g + 1 across the lanes of their dot products.
+            const __m512i pick = T == WType::Q6_K
+                ? _mm512_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 2, 2 * g + 2,
+                                    2 * g + 2, 2 * g + 2, 2 * g + 3, 2 * g + 3, 2 * g + 3, 2 * g + 3)
+                : _mm512_inserti64x4(_mm512_set1_epi32(g), _mm256_set1_epi32(g + 1), 1);
+#pragma GCC unroll 4
             for (int r = 0; r < RB; ++r) {
-                const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(u[r].q[g]));
+                const __m512i q = pairLevelsAvx512<T>(wr[r], g0, g, second, qh[r]);
+#pragma GCC unroll 4
                 for (int t = 0; t < TB; ++t) {
-                    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xq[t]);
-                    __m256 sv;
-                    if constexpr (T == WType::Q6_K)
-                        sv = _mm256_set_m128(_mm_set1_ps(u[r].scale[g][1] * dx[t]), _mm_set1_ps(u[r].scale[g][0] * dx[t]));
-                    else
-                        sv = _mm256_set1_ps(u[r].scale[g][0] * dx[t]);
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sv, acc[r][t]);
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xq[t]);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pick, cs[r][t]), acc[r][t]);
                 }
             }
         }
     }
     if constexpr (RB == 4) {
         for (int t = 0; t < TB; ++t)
-            _mm_storeu_ps(y + (j0 + t) * ldy + r0, hsum4x256(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+            _mm_storeu_ps(y + (j0 + t) * ldy + r0,
+                          hsum4x256(fold512(acc[0][t]), fold512(acc[1][t]), fold512(acc[2][t]), fold512(acc[3][t])));
     } else {
         for (int r = 0; r < RB; ++r)
-            for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = hsum256(acc[r][t]);
+            for (int t = 0; t < TB; ++t) y[(j0 + t) * ldy + r0 + r] = hsum256(fold512(acc[r][t]));
     }
 }
 
 template <WType T>
 SW_AVX512 void gemmQuantAvx512(const Mat& w, int64_t r0, int64_t r1, const Act& x, int n, float* y, int64_t ldy) {
+    int64_t chunks = 0;
+    const ChunkActs<T>* acts = rowActs<T>(x, n, w.cols, chunks);
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         int j = 0;
-        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 4, 4>(w, r, x, j, y, ldy);
-        for (; j < n; ++j) tileQuantAvx512<T, 4, 1>(w, r, x, j, y, ldy);
+        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 4, 4>(w, r, x, acts, chunks, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx512<T, 4, 1>(w, r, x, acts, chunks, j, y, ldy);
     }
     for (; r < r1; ++r) {
         int j = 0;
-        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 1, 4>(w, r, x, j, y, ldy);
-        for (; j < n; ++j) tileQuantAvx512<T, 1, 1>(w, r, x, j, y, ldy);
+        for (; j + 4 <= n; j += 4) tileQuantAvx512<T, 1, 4>(w, r, x, acts, chunks, j, y, ldy);
+        for (; j < n; ++j) tileQuantAvx512<T, 1, 1>(w, r, x, acts, chunks, j, y, ldy);
     }
 }
 
@@ -856,3 +1048,4 @@ const Kernels* avx512Kernels() { return nullptr; }
 } // namespace swarm::engine
 
 #endif
+

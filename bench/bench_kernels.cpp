@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -36,6 +37,28 @@ std::vector<std::string> split(const std::string& s) {
     std::string item;
     while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
     return out;
+}
+
+// A whole positive number or a positive real, the whole argument; anything else ends the run
+// with the flag and the value named (std::stoi would throw past main, or take "4x" as 4).
+int positiveInt(const char* flag, const std::string& v) {
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 1 || n > 1 << 20) {
+        std::fprintf(stderr, "bench_kernels: %s takes whole numbers from 1, not '%s'\n", flag, v.c_str());
+        std::exit(2);
+    }
+    return int(n);
+}
+
+double positiveReal(const char* flag, const std::string& v) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(x > 0.0) || x > 3600.0) {
+        std::fprintf(stderr, "bench_kernels: %s takes seconds above 0, not '%s'\n", flag, v.c_str());
+        std::exit(2);
+    }
+    return x;
 }
 
 bool parseType(const std::string& name, WType& out) {
@@ -124,9 +147,10 @@ int main(int argc, char** argv) {
         else if (a == "--isa") isaArg = next();
         else if (a == "--tokens") {
             tokenCounts.clear();
-            for (const std::string& t : split(next())) tokenCounts.push_back(std::max(1, std::stoi(t)));
-        } else if (a == "--seconds") seconds = std::stod(next());
-        else if (a == "--cold-mib") coldMiB = std::max(1, std::stoi(next()));
+            for (const std::string& t : split(next())) tokenCounts.push_back(positiveInt("--tokens", t));
+            if (tokenCounts.empty()) positiveInt("--tokens", "");
+        } else if (a == "--seconds") seconds = positiveReal("--seconds", next());
+        else if (a == "--cold-mib") coldMiB = positiveInt("--cold-mib", next());
         else {
             std::fprintf(stderr, "usage: bench_kernels [--types LIST] [--isa auto|scalar|avx2|avx512|neon|all] "
                                  "[--tokens 1,4] [--seconds S] [--cold-mib N]\n");

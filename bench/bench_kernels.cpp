@@ -11,6 +11,7 @@
 // k-quants need rows of whole super-blocks, so they use 512 x 1536 there), and the LM head
 // (50304 x 512). Q8 activations as the forward pass makes them. Prints one line per
 // (type, isa, shape, tokens): GB/s of weight bytes, and weights x tokens per nanosecond.
+#include "engine/engine.h"
 #include "engine/kernels.h"
 #include "engine/quant.h"
 
@@ -59,15 +60,6 @@ double positiveReal(const char* flag, const std::string& v) {
         std::exit(2);
     }
     return x;
-}
-
-bool parseType(const std::string& name, WType& out) {
-    for (int t = 0; t < kWTypeCount; ++t)
-        if (name == wtypeName(WType(t))) {
-            out = WType(t);
-            return true;
-        }
-    return false;
 }
 
 struct Matrices {
@@ -182,7 +174,7 @@ int main(int argc, char** argv) {
     try {
         for (const std::string& tn : types) {
             WType type;
-            if (!parseType(tn, type) || !isQuantized(type)) {
+            if (!engine::parseWType(tn, type) || !isQuantized(type)) {
                 std::fprintf(stderr, "bench_kernels: '%s' is not a quantised weight type\n", tn.c_str());
                 return 2;
             }
@@ -210,7 +202,7 @@ int main(int argc, char** argv) {
                         const double rate = (head ? dram : l2) / double(rowBytes(type, cols)) * double(cols) * tokens / 1e9;
                         char l2s[32] = "-";
                         if (!head) std::snprintf(l2s, sizeof l2s, "%.2f", l2 / 1e9);
-                        std::printf("%-6s %-7s %-18s %6d %12.2f %12s %14.2f\n", tn.c_str(), isaName(isa), s.name, tokens,
+                        std::printf("%-6s %-7s %-18s %6d %12.2f %12s %14.2f\n", wtypeName(type), isaName(isa), s.name, tokens,
                                     dram / 1e9, l2s, rate);
                         std::fflush(stdout);
                     }
